@@ -1,0 +1,20 @@
+"""Where the packaged presets live, in a source checkout and in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def config_dir() -> Path:
+    """Absolute path of the ``configs`` directory holding ``config.yaml`` and the preset groups.
+
+    A wheel ships it inside the package (``simsim/configs``, see pyproject.toml); a source or
+    editable checkout has it at the top of the repository.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"simsim's configs/ directory was not found next to {here}; reinstall simsim"
+    )

@@ -1,0 +1,107 @@
+"""Memory per GPU during training: model states (weights, gradients, optimizer) and activations.
+
+Pure, vectorized functions: every argument broadcasts, so a whole grid of parallel layouts is
+evaluated in one call. Results are bytes per GPU on the most loaded pipeline stage.
+
+References
+----------
+.. [1] S. Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion Parameter
+   Models", arXiv:1910.02054, §5 (stages 1-3).
+.. [2] NVIDIA Megatron-LM, ``docs/user-guide/features/dist_optimizer.md`` (bf16 params, fp32
+   main grads and params, fp32 Adam: 18 bytes/param) and
+   ``megatron/training/theoretical_memory_usage.py`` (expert vs non-expert sharding).
+.. [3] DeepSeek-AI, "DeepSeek-V3 Technical Report", arXiv:2412.19437, §3.3.3 (BF16 Adam moments,
+   FP32 master weights and gradient accumulation) and Table 2 (DualPipe: 2x parameters,
+   PP+1 in-flight micro-batches).
+.. [4] V. Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models",
+   arXiv:2205.05198, §4 (activation memory per layer, sequence parallelism, recomputation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Array = NDArray[np.float64]
+
+#: Bytes per parameter of (weights, gradients, optimizer states) by training precision.
+#: bf16/fp16: bf16 weights, fp32 main grads, fp32 master + Adam m, v [2].
+#: fp8: DeepSeek-V3 recipe, bf16 weights cast to FP8 on the fly, fp32 grads, fp32 master,
+#: bf16 Adam moments [3]. fp32/tf32: fp32 weights and grads, fp32 Adam m, v, no master copy [2].
+STATE_BYTES: dict[str, tuple[float, float, float]] = {
+    "bf16": (2.0, 4.0, 12.0),
+    "fp16": (2.0, 4.0, 12.0),
+    "fp8": (2.0, 4.0, 8.0),
+    "tf32": (4.0, 4.0, 8.0),
+    "fp32": (4.0, 4.0, 8.0),
+}
+
+#: Activations are stored in 16-bit; FP8 training caches some in FP8 (DeepSeek), ignored here.
+ACT_BYTES = 2.0
+
+
+def model_state_bytes(
+    params: ArrayLike, shard_dp: ArrayLike, zero_stage: ArrayLike, precision: str
+) -> Array:
+    """Weights + gradients + optimizer states per GPU [bytes].
+
+    Parameters
+    ----------
+    params : model-parallel shard of the parameters held by one GPU [elements]
+    shard_dp : data-parallel group over which ZeRO shards this shard [ranks]
+    zero_stage : 0 (replicated), 1 (optimizer), 2 (+ gradients), 3 (+ weights) [1]
+    precision : training precision, a key of :data:`STATE_BYTES`
+    """
+    w, g, o = STATE_BYTES[precision]
+    p, d, z = np.asarray(params, float), np.asarray(shard_dp, float), np.asarray(zero_stage)
+    return p * (
+        np.where(z >= 3, w / d, w) + np.where(z >= 2, g / d, g) + np.where(z >= 1, o / d, o)
+    )
+
+
+def activation_bytes_per_token_layer(
+    d_model: ArrayLike,
+    attn_io_width: ArrayLike,
+    ffn_io_width: ArrayLike,
+    recompute: str,
+) -> Array:
+    """Activation memory stored for backward per token per layer, before TP/SP/CP [bytes].
+
+    A generalisation of [4] to gated FFNs, GQA/MLA and FlashAttention (no ``s^2`` term; the
+    softmax statistics are negligible): the inputs of the two norms, of the attention
+    projections and of the FFN, plus the attention and FFN intermediate tensors whose widths
+    the caller passes. ``selective`` recomputes the attention core (its Q/K/V/O are still kept
+    for FlashAttention's backward, so the saving is the score matrix [4] that FlashAttention never
+    stores): same as ``none`` here. ``full`` keeps only the layer input (``2h`` bytes) [4].
+
+    Parameters
+    ----------
+    d_model : hidden size h [elements]
+    attn_io_width : Q, K, V and attention-output widths per token, summed [elements]
+    ffn_io_width : FFN intermediate widths per token (e.g. ``3 f`` for SwiGLU, ``k*(h + 3 f_e)``
+        for routed experts), summed [elements]
+    recompute : ``none`` | ``selective`` | ``full``
+    """
+    h = np.asarray(d_model, float)
+    if recompute == "full":
+        return ACT_BYTES * h
+    kept = 4.0 * h + np.asarray(attn_io_width, float) + np.asarray(ffn_io_width, float)
+    return ACT_BYTES * kept
+
+
+def in_flight_microbatches(
+    schedule: str, pp: ArrayLike, n_microbatches: ArrayLike, virtual_stages: ArrayLike = 1
+) -> Array:
+    """Micro-batches whose activations the first pipeline stage holds at its peak.
+
+    1F1B and zero-bubble: ``min(pp, m)``; interleaved: ``pp * (1 + (pp-1)/(pp*v))``, capped by
+    ``m`` [Narayanan et al. 2021, arXiv:2104.04473 §2.2]; DualPipe: ``pp + 1`` [3].
+    """
+    p, m, v = (np.asarray(x, float) for x in (pp, n_microbatches, virtual_stages))
+    if schedule == "interleaved":
+        held = p * (1.0 + (p - 1.0) / (p * v))
+    elif schedule == "dualpipe":
+        held = p + 1.0
+    else:
+        held = p
+    return np.minimum(held, np.maximum(m, 1.0))

@@ -1,0 +1,142 @@
+"""Scenario layer: compose a config from presets and overrides, resolve and validate it.
+
+``compose`` is the Python twin of the command line; ``resolve`` turns a composed config (or a
+plain dict of the same shape) into a validated plain dict, reading a Hugging Face config.json
+when ``model.path`` is set. Everything below this layer trusts its inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra import compose as _hydra_compose
+from hydra import initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import checks, schema
+from ._paths import config_dir
+from .errors import ConfigError
+from .hf import load_hf_config
+from .physics.architecture import Arch
+
+
+def _clean_omegaconf_message(exc: Exception) -> str:
+    """OmegaConf/Hydra messages carry object dumps after the first lines; keep the useful part."""
+    text = str(exc).strip()
+    full_key = re.search(r"full_key:\s*(\S+)", text)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("object_type", "reference_type"))]
+    if full_key and full_key.group(1) not in first:
+        return f"{full_key.group(1)}: {first}"
+    return "\n".join(ln for ln in lines if not ln.strip().startswith("full_key")).strip() or first
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """Compose a scenario from the packaged presets, exactly as the command line would.
+
+    Parameters
+    ----------
+    overrides : command-line style overrides, e.g. ``["model=llama3_405b", "cluster.n_gpus=16384"]``
+    config_name : primary config (default ``config``)
+
+    Raises
+    ------
+    ConfigError
+        for an unknown preset (the message lists the available ones), an unknown key or a value
+        of the wrong type (the message names the field).
+    """
+    schema.register()
+    try:
+        with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
+            cfg = _hydra_compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(_clean_omegaconf_message(exc)) from None
+    cfg_dict = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(cfg_dict, dict)
+    cfg_dict.pop("hydra", None)
+    out = OmegaConf.create(cfg_dict)
+    assert isinstance(out, DictConfig)
+    return out
+
+
+def _apply_hf(model: dict[str, Any]) -> dict[str, Any]:
+    path = model.get("path")
+    if path in (None, "???"):
+        return model
+    fields = load_hf_config(str(path))
+    merged = dict(model)
+    for key, value in fields.items():
+        if key in ("name", "source") and merged.get(key) not in (None, "???"):
+            continue  # an explicit name or source wins
+        merged[key] = value
+    return merged
+
+
+def resolve(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``cfg`` against the schema and the semantic checks; return a plain dict.
+
+    ``cfg`` is what :func:`compose` returns, or a plain dict of the same shape (all groups
+    present). Fields left missing (``???``) are an error naming the field.
+    """
+    schema.register()
+    try:
+        data = (
+            OmegaConf.to_container(cfg, resolve=True)
+            if isinstance(cfg, DictConfig)
+            else copy.deepcopy(dict(cfg))
+        )
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_clean_omegaconf_message(exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"scenario: expected a mapping, got {type(cfg).__name__}")
+    data.pop("hydra", None)
+    data.pop("defaults", None)
+    if isinstance(data.get("model"), dict):
+        data["model"].pop("defaults", None)
+        data["model"] = _apply_hf(data["model"])
+    if isinstance(data.get("hardware"), dict):
+        data["hardware"].pop("defaults", None)
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema.ScenarioConfig), data)
+        plain = OmegaConf.to_container(typed, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_clean_omegaconf_message(exc)) from None
+    assert isinstance(plain, dict)
+    checks.validate(plain)
+    return plain
+
+
+def arch_from_model(model: Mapping[str, Any]) -> Arch:
+    """Build the numeric :class:`Arch` of a validated ``model`` section."""
+    nh = model["n_heads"]
+    head_dim = model.get("head_dim") or model["d_model"] // nh
+    mla = model.get("mla") or {}
+    moe = model.get("moe") or {}
+    return Arch(
+        attention=model["attention"],
+        n_layers=model["n_layers"],
+        d_model=model["d_model"],
+        n_heads=nh,
+        n_kv_heads=model.get("n_kv_heads") or nh,
+        head_dim=head_dim,
+        d_ff=model.get("d_ff") or 0,
+        gated_ffn=model["ffn_act"] == "swiglu",
+        vocab_size=model["vocab_size"],
+        tie_embeddings=bool(model.get("tie_embeddings")),
+        q_lora_rank=mla.get("q_lora_rank") or 0,
+        kv_lora_rank=mla.get("kv_lora_rank") or 0,
+        qk_nope_head_dim=mla.get("qk_nope_head_dim") or 0,
+        qk_rope_head_dim=mla.get("qk_rope_head_dim") or 0,
+        v_head_dim=mla.get("v_head_dim") or 0,
+        n_experts=moe.get("n_experts") or 0,
+        n_shared=moe.get("n_shared") or 0,
+        top_k=moe.get("top_k") or 0,
+        d_ff_expert=moe.get("d_ff_expert") or 0,
+        n_dense_layers=moe.get("n_dense_layers") or 0,
+        mtp_depth=model.get("mtp_depth") or 0,
+    )

@@ -1,0 +1,178 @@
+"""Structured-config schema of a simsim scenario.
+
+The dataclasses below are registered in Hydra's ConfigStore (``base_<group>`` for each group and
+``base_config`` for the whole scenario); the YAML presets under ``configs/`` extend them with
+``defaults: [base_<group>, _self_]``. OmegaConf then rejects unknown keys and wrongly typed values
+at composition time; :mod:`simsim.checks` adds the semantic checks (ranges, divisibility, the
+precision the hardware supports) with one error per problem that names the field path.
+
+Units follow DESIGN.md: human units in configs (TFLOP/s, GB, GB/s per GPU per direction, W,
+USD, kgCO2/kWh), SI inside the physics layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+#: Training number formats simsim knows, and the ``hardware.peak_tflops`` key each one uses.
+PRECISIONS = ("fp8", "bf16", "fp16", "tf32", "fp32")
+FFN_ACTS = ("swiglu", "gelu", "relu2")
+ATTENTIONS = ("mha", "gqa", "mla")
+RECOMPUTE = ("none", "selective", "full")
+SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
+EFFICIENCY_MODES = ("fixed",)  # "derived" arrives with the performance model (issue 4)
+COST_MODELS = ("auto", "rental", "owned")
+
+
+@dataclass
+class MLAConfig:
+    """Multi-head latent attention (DeepSeek-V2/V3); names follow the Hugging Face config."""
+
+    q_lora_rank: int | None = None  # null = no query compression (DeepSeek-V2-Lite)
+    kv_lora_rank: int = MISSING
+    qk_nope_head_dim: int = MISSING
+    qk_rope_head_dim: int = MISSING
+    v_head_dim: int = MISSING
+
+
+@dataclass
+class MoEConfig:
+    """Mixture-of-Experts FFN; every MoE layer has ``n_experts`` routed and ``n_shared`` shared."""
+
+    n_experts: int = MISSING
+    n_shared: int = 0
+    top_k: int = MISSING
+    d_ff_expert: int = MISSING
+    n_dense_layers: int = 0  # leading layers with a dense FFN (DeepSeek "first_k_dense_replace")
+    max_nodes_per_token: int | None = None  # node-limited routing (DeepSeek-V3: 4)
+    capacity_factor: float | None = None  # null = dropless
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    n_layers: int = MISSING
+    d_model: int = MISSING
+    n_heads: int = MISSING
+    n_kv_heads: int | None = None  # null = n_heads
+    head_dim: int | None = None  # null = d_model / n_heads
+    d_ff: int | None = None  # dense FFN width; may be null when every layer is MoE
+    ffn_act: str = "swiglu"
+    vocab_size: int = MISSING
+    tie_embeddings: bool = False
+    attention: str = "gqa"
+    mla: MLAConfig | None = None
+    moe: MoEConfig | None = None
+    mtp_depth: int = 0
+    path: str | None = None  # a Hugging Face config.json to read the fields above from
+    source: str = MISSING
+
+
+@dataclass
+class PeakTflops:
+    """Dense (never 2:4 sparse) tensor-core peak per precision, TFLOP/s; null = unsupported."""
+
+    fp8: float | None = None
+    bf16: float | None = None
+    fp16: float | None = None
+    tf32: float | None = None
+    fp32: float | None = None
+
+
+@dataclass
+class HardwareConfig:
+    name: str = MISSING
+    peak_tflops: PeakTflops = field(default_factory=PeakTflops)
+    hbm_gb: float = MISSING
+    hbm_tbps: float = MISSING
+    scale_up_gbps: float = MISSING  # GB/s per GPU per direction (NVLink 4 on H100: 450)
+    scale_out_gbps: float = MISSING  # GB/s per GPU per direction (400 Gb/s NIC: 50)
+    scale_up_domain: int = 8
+    gpus_per_node: int = 8
+    tdp_w: float = MISSING
+    die_mm2: float | None = None
+    price_usd_per_hour: float | None = None  # rental, USD per GPU-hour
+    purchase_usd: float | None = None  # purchase price per GPU
+    source: str = MISSING
+
+
+@dataclass
+class TrainingConfig:
+    tokens: float = MISSING
+    seq_len: int = MISSING
+    global_batch_tokens: float = MISSING
+    precision: str = "bf16"
+    recompute: str = "selective"
+
+
+@dataclass
+class ClusterConfig:
+    n_gpus: int = MISSING
+    pue: float = MISSING
+    grid_kgco2_per_kwh: float = MISSING
+    electricity_usd_per_kwh: float = MISSING
+    goodput: float = 1.0
+    # Power model: average draw per GPU = tdp_w x gpu_power_fraction, plus the node's share.
+    gpu_power_fraction: float = MISSING
+    node_overhead_w_per_gpu: float = MISSING
+    # Money: rental (GPU-hours x price) or owned (amortised capital + electricity).
+    cost_model: str = "auto"
+    server_cost_overhead: float = MISSING
+    interconnect_cost_overhead: float = MISSING
+    depreciation_per_year: float = MISSING
+    source: str = MISSING
+
+
+@dataclass
+class ParallelConfig:
+    """Parallel layout; a null field is chosen by simsim (see :mod:`simsim.engine`)."""
+
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    cp: int | None = None
+    zero_stage: int | None = None
+    micro_batch: int | None = None
+    schedule: str | None = None
+    virtual_stages: int | None = None  # interleaved schedule only
+
+
+@dataclass
+class EfficiencyConfig:
+    mode: str = "fixed"
+    mfu: float | None = None  # null = default_mfu[training.precision]
+    default_mfu: dict[str, float] = field(default_factory=dict)
+    usable_hbm_fraction: float = MISSING
+    source: str = MISSING
+
+
+@dataclass
+class OutputConfig:
+    dir: str | None = None  # null = Hydra's run directory
+    plot: bool = True
+    print_table: bool = True
+
+
+@dataclass
+class ScenarioConfig:
+    model: ModelConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def register() -> None:
+    """Register the schemas in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=ScenarioConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
+
+
+register()
