@@ -36,12 +36,12 @@ STATE_BYTES: dict[str, tuple[float, float, float]] = {
     "fp32": (4.0, 4.0, 8.0),
 }
 
-#: Activations are stored in 16-bit; FP8 training caches some in FP8 (DeepSeek), ignored here.
-ACT_BYTES = 2.0
-
-
 def model_state_bytes(
-    params: ArrayLike, shard_dp: ArrayLike, zero_stage: ArrayLike, precision: str
+    params: ArrayLike,
+    shard_dp: ArrayLike,
+    zero_stage: ArrayLike,
+    precision: str,
+    weight_copies: ArrayLike = 1.0,
 ) -> Array:
     """Weights + gradients + optimizer states per GPU [bytes].
 
@@ -51,42 +51,59 @@ def model_state_bytes(
     shard_dp : data-parallel group over which ZeRO shards this shard [ranks]
     zero_stage : 0 (replicated), 1 (optimizer), 2 (+ gradients), 3 (+ weights) [1]
     precision : training precision, a key of :data:`STATE_BYTES`
+    weight_copies : copies of weights and gradients (2 under DualPipe [3] Table 2)
     """
     w, g, o = STATE_BYTES[precision]
     p, d, z = np.asarray(params, float), np.asarray(shard_dp, float), np.asarray(zero_stage)
+    c = np.asarray(weight_copies, float)
     return p * (
-        np.where(z >= 3, w / d, w) + np.where(z >= 2, g / d, g) + np.where(z >= 1, o / d, o)
+        c * (np.where(z >= 3, w / d, w) + np.where(z >= 2, g / d, g))
+        + np.where(z >= 1, o / d, o)
     )
+
+
+#: Bytes per stored activation element: 16-bit in general; under the fp8 recipe the inputs of
+#: linear layers (incl. MoE dispatch) and of SwiGLU are cached in FP8 [DeepSeek-V3 §3.3.4].
+ACT_BYTES = 2.0
+ACT_BYTES_FP8_CACHED = 1.0
 
 
 def activation_bytes_per_token_layer(
     d_model: ArrayLike,
-    attn_io_width: ArrayLike,
-    ffn_io_width: ArrayLike,
+    linear_in_width: ArrayLike,
+    intermediate_width: ArrayLike,
     recompute: str,
+    precision: str,
 ) -> Array:
-    """Activation memory stored for backward per token per layer, before TP/SP/CP [bytes].
+    """Activation memory kept for backward per token per layer, before TP/SP/CP [bytes].
 
-    A generalisation of [4] to gated FFNs, GQA/MLA and FlashAttention (no ``s^2`` term; the
-    softmax statistics are negligible): the inputs of the two norms, of the attention
-    projections and of the FFN, plus the attention and FFN intermediate tensors whose widths
-    the caller passes. ``selective`` recomputes the attention core (its Q/K/V/O are still kept
-    for FlashAttention's backward, so the saving is the score matrix [4] that FlashAttention never
-    stores): same as ``none`` here. ``full`` keeps only the layer input (``2h`` bytes) [4].
+    A generalisation of [4] to gated FFNs, GQA/MLA, MoE and FlashAttention (no ``s^2`` term).
+    ``selective`` follows Megatron-Core's recompute modules ``core_attn``, ``layernorm``,
+    ``mla_up_proj`` and ``moe_act``: kept are the two block inputs (``2h``, 16-bit), the
+    attention inputs needed to recompute the core (Q/K/V, or MLA's latents), and the FFN inputs
+    and pre-activation outputs (the caller sums their widths). ``none`` also keeps the attention
+    normalised block inputs and the attention output, approximated as ``+4h`` (16-bit).
+    ``full`` keeps only the layer input, ``2h`` bytes [4].
 
     Parameters
     ----------
     d_model : hidden size h [elements]
-    attn_io_width : Q, K, V and attention-output widths per token, summed [elements]
-    ffn_io_width : FFN intermediate widths per token (e.g. ``3 f`` for SwiGLU, ``k*(h + 3 f_e)``
-        for routed experts), summed [elements]
+    linear_in_width : widths per token of the kept inputs of linear layers (attention latents
+        or Q/K/V, dispatched MoE inputs) [elements]
+    intermediate_width : widths per token of the kept FFN intermediates (SwiGLU inputs) [elements]
     recompute : ``none`` | ``selective`` | ``full``
+    precision : training precision; ``fp8`` caches linear and SwiGLU inputs in FP8
     """
     h = np.asarray(d_model, float)
     if recompute == "full":
         return ACT_BYTES * h
-    kept = 4.0 * h + np.asarray(attn_io_width, float) + np.asarray(ffn_io_width, float)
-    return ACT_BYTES * kept
+    cached = ACT_BYTES_FP8_CACHED if precision == "fp8" else ACT_BYTES
+    kept = ACT_BYTES * 2.0 * h + cached * (
+        np.asarray(linear_in_width, float) + np.asarray(intermediate_width, float)
+    )
+    if recompute == "none":
+        kept = kept + ACT_BYTES * 4.0 * h
+    return kept
 
 
 def in_flight_microbatches(

@@ -1,0 +1,126 @@
+"""``simsim.simulate``: one scenario in, one :class:`~simsim.result.Result` out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from . import accounting as acc
+from .engine import choose_layout
+from .physics import architecture as A
+from .result import Result
+from .scenario import arch_from_model, resolve
+
+
+def _mfu(sc: dict[str, Any]) -> float:
+    eff = sc["efficiency"]
+    if eff["mfu"] is not None:
+        return float(eff["mfu"])
+    return float(eff["default_mfu"][sc["training"]["precision"]])
+
+
+def _cost(sc: dict[str, Any], gpu_hours: float, days: float, energy: float) -> tuple[str, dict[str, float]]:
+    cl, hw = sc["cluster"], sc["hardware"]
+    basis = cl["cost_model"]
+    if basis == "auto":
+        basis = "rental" if hw["price_usd_per_hour"] is not None else "owned"
+    if basis == "rental":
+        return "rental", {"rental": float(acc.rental_cost_usd(gpu_hours, hw["price_usd_per_hour"]))}
+    if hw["purchase_usd"] is None:
+        return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
+    capital = acc.owned_capital_usd(
+        cl["n_gpus"], hw["purchase_usd"], cl["server_cost_overhead"],
+        cl["interconnect_cost_overhead"], cl["depreciation_per_year"], days,
+    )
+    return "owned", {
+        "capital_amortised": float(capital),
+        "electricity": float(acc.electricity_usd(energy, cl["electricity_usd_per_kwh"])),
+    }
+
+
+def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
+    """Simulate one training scenario.
+
+    Parameters
+    ----------
+    cfg : a config from :func:`simsim.compose`, or a plain dict of the same shape
+
+    Returns
+    -------
+    Result
+        frozen dataclass; see DESIGN.md for the meaning of each field.
+
+    Raises
+    ------
+    simsim.ConfigError
+        when a field is invalid; the message names the field path and what is allowed.
+    """
+    sc = resolve(cfg)
+    model, hw, tr, cl = sc["model"], sc["hardware"], sc["training"], sc["cluster"]
+    arch = arch_from_model(model)
+    params = A.param_counts(arch)
+    fpt = A.train_flops_per_token(arch, tr["seq_len"])
+    hw_fpt = float(fpt["total"]) + 0.0
+    hw_fpt += float(A.recompute_flops_per_token(arch, tr["seq_len"], tr["recompute"]))
+    flops_per_token = float(fpt["total"])
+    train_flops = flops_per_token * float(tr["tokens"])
+    peak = float(hw["peak_tflops"][tr["precision"]]) * 1e12
+    power = float(acc.power_per_gpu_w(hw["tdp_w"], cl["gpu_power_fraction"], cl["node_overhead_w_per_gpu"]))
+    choice = choose_layout(sc, arch)
+
+    perf: dict[str, Any] = dict.fromkeys(
+        ("mfu", "achieved_tflops_per_gpu", "tokens_per_s", "step_time_s", "gpu_hours",
+         "wall_clock_days", "energy_mwh", "cost_usd", "cost_basis", "co2_tonnes"),
+    )
+    breakdown: dict[str, float] = {}
+    if choice.feasible:
+        mfu = _mfu(sc)
+        achieved = mfu * peak
+        n = int(cl["n_gpus"])
+        tokens_per_s = n * achieved / flops_per_token
+        hours = float(acc.gpu_hours(train_flops, achieved, cl["goodput"]))
+        days = float(acc.wall_clock_days(hours, n))
+        energy = float(acc.energy_mwh(hours, power, cl["pue"]))
+        basis, breakdown = _cost(sc, hours, days, energy)
+        perf.update(
+            mfu=mfu,
+            achieved_tflops_per_gpu=achieved / 1e12,
+            tokens_per_s=tokens_per_s,
+            step_time_s=float(tr["global_batch_tokens"]) / tokens_per_s,
+            gpu_hours=hours,
+            wall_clock_days=days,
+            energy_mwh=energy,
+            cost_usd=float(sum(breakdown.values())) if breakdown else None,
+            cost_basis=basis,
+            co2_tonnes=float(acc.co2_tonnes(energy, cl["grid_kgco2_per_kwh"])),
+        )
+    components = {k: float(np.asarray(v)) / 1e9 for k, v in fpt.items() if k != "total"}
+    return Result(
+        model=str(model["name"]),
+        hardware=str(hw["name"]),
+        precision=str(tr["precision"]),
+        n_gpus=int(cl["n_gpus"]),
+        train_tokens=float(tr["tokens"]),
+        seq_len=int(tr["seq_len"]),
+        efficiency_mode=str(sc["efficiency"]["mode"]),
+        total_params=float(params["total"]),
+        active_params=float(params["active"]),
+        total_params_with_mtp=float(params["total_with_mtp"]),
+        flops_per_token=flops_per_token,
+        hardware_flops_per_token=hw_fpt,
+        train_flops=train_flops,
+        flops_breakdown_gflop_per_token=components,
+        feasible=choice.feasible,
+        layout=choice.layout,
+        memory_gb_per_gpu=choice.memory_gb.get("total"),
+        memory_breakdown_gb=choice.memory_gb,
+        peak_tflops_per_gpu=peak / 1e12,
+        power_per_gpu_w=power,
+        cost_breakdown_usd=breakdown,
+        infeasible_reason=choice.reason,
+        layouts_rejected=choice.rejected,
+        **perf,
+    )

@@ -1,0 +1,53 @@
+"""Writing results: ``result.json`` (resolved config + version + every field), ``result.csv``
+(one row) and the plot, each written atomically (temporary file in the same folder, then
+``os.replace``), so a crash never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .result import Result
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def result_document(result: Result, scenario: dict[str, Any]) -> dict[str, Any]:
+    from . import __version__
+
+    return {"simsim_version": __version__, "config": scenario, "result": result.to_dict()}
+
+
+def write_result(result: Result, scenario: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write ``result.json`` and ``result.csv`` into ``out_dir``; return their paths."""
+    doc = result_document(result, scenario)
+    json_path, csv_path = out_dir / "result.json", out_dir / "result.csv"
+    atomic_write_text(json_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    row = result.to_row()
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(row), lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(row)
+    atomic_write_text(csv_path, buf.getvalue())
+    return {"json": json_path, "csv": csv_path}

@@ -1,0 +1,58 @@
+"""Plots of a single result. Deterministic: no timestamps in the metadata, fixed SVG hash salt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .output import atomic_write  # noqa: E402
+from .result import Result  # noqa: E402
+
+_LABELS = {
+    "attn_linear": "attention projections",
+    "attn_core": "attention core (causal)",
+    "dense_ffn": "dense FFN",
+    "moe_routed": "routed experts (top-k)",
+    "moe_shared": "shared experts",
+    "router": "router",
+    "lm_head": "LM head",
+    "mtp": "MTP module",
+}
+
+
+def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.svg``, byte-identical for identical figures."""
+    paths = []
+    with plt.rc_context({"svg.hashsalt": "simsim", "svg.fonttype": "path"}):
+        for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            path = stem.with_suffix(f".{ext}")
+            atomic_write(path, lambda p, ext=ext, meta=meta: fig.savefig(p, format=ext, metadata=meta, dpi=150))
+            paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def plot_result(r: Result, stem: Path) -> list[Path]:
+    """Training FLOPs per token by component, annotated with the run's totals."""
+    items = [(k, v) for k, v in r.flops_breakdown_gflop_per_token.items() if v > 0]
+    fig, ax = plt.subplots(figsize=(7.0, 3.8), layout="constrained")
+    ax.barh([_LABELS.get(k, k) for k, _ in items], [v for _, v in items], color="#4c72b0")
+    ax.invert_yaxis()
+    ax.set_xlabel("training FLOPs per token [GFLOP] (forward + backward, model FLOPs)")
+    ax.set_title(f"{r.model}: {r.flops_per_token / 1e9:.1f} GFLOP/token at {r.seq_len} tokens", fontsize=10)
+    if r.feasible and r.gpu_hours is not None:
+        text = (
+            f"{r.n_gpus} x {r.hardware}, {r.precision}, MFU {100 * (r.mfu or 0):.1f}%\n"
+            f"{r.gpu_hours / 1e6:.3g}M GPU-h, {r.wall_clock_days:.1f} days\n"
+            f"{r.energy_mwh:,.0f} MWh, {r.co2_tonnes:,.0f} tCO2e"
+            + (f", ${r.cost_usd / 1e6:.3g}M" if r.cost_usd is not None else "")
+        )
+    else:
+        text = f"infeasible: {r.infeasible_reason}"
+    ax.text(0.98, 0.04, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+    return save_figure(fig, stem)

@@ -1,0 +1,70 @@
+"""The :class:`Result` of one simulated scenario."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Result:
+    """Training cost of one scenario. Field names are simsim's public contract (DESIGN.md).
+
+    Time, energy and money fields are ``None`` when the scenario is infeasible (``feasible`` is
+    False and ``infeasible_reason`` says why); simsim never reports a number it cannot stand
+    behind. FLOP and parameter counts do not depend on feasibility and are always filled.
+    """
+
+    # identity
+    model: str
+    hardware: str
+    precision: str
+    n_gpus: int
+    train_tokens: float
+    seq_len: int
+    efficiency_mode: str
+    # architecture [parameters; FLOP per token; FLOP]
+    total_params: float
+    active_params: float
+    total_params_with_mtp: float
+    flops_per_token: float
+    hardware_flops_per_token: float
+    train_flops: float
+    flops_breakdown_gflop_per_token: dict[str, float]
+    # layout and memory
+    feasible: bool
+    layout: dict[str, Any]
+    memory_gb_per_gpu: float | None
+    memory_breakdown_gb: dict[str, float]
+    # performance
+    peak_tflops_per_gpu: float
+    mfu: float | None
+    achieved_tflops_per_gpu: float | None
+    tokens_per_s: float | None
+    step_time_s: float | None
+    # accounting
+    gpu_hours: float | None
+    wall_clock_days: float | None
+    power_per_gpu_w: float
+    energy_mwh: float | None
+    cost_usd: float | None
+    cost_basis: str | None
+    cost_breakdown_usd: dict[str, float]
+    co2_tonnes: float | None
+    infeasible_reason: str | None = None
+    layouts_rejected: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat scalar columns (nested dicts become ``parent.key``), for CSV and DataFrames."""
+        row: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    row[f"{key}.{sub}"] = ",".join(v) if isinstance(v, list) else v
+            else:
+                row[key] = value
+        return row
