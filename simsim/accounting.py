@@ -78,7 +78,9 @@ def owned_capital_usd(
     the value the cluster loses while it runs, ``depreciation_per_year x days / 365.25`` of it
     (Cottier et al. 2024, arXiv:2405.21015, §2 amortised hardware cost).
     """
-    cluster = _f(n_gpus) * _f(purchase_usd) * _f(server_cost_overhead) * _f(interconnect_cost_overhead)
+    cluster = (
+        _f(n_gpus) * _f(purchase_usd) * _f(server_cost_overhead) * _f(interconnect_cost_overhead)
+    )
     return cluster * _f(depreciation_per_year) * _f(days) / DAYS_PER_YEAR
 
 

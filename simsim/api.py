@@ -22,7 +22,9 @@ def _mfu(sc: dict[str, Any]) -> float:
     return float(eff["default_mfu"][sc["training"]["precision"]])
 
 
-def _cost(sc: dict[str, Any], gpu_hours: float, days: float, energy: float) -> tuple[str, dict[str, float]]:
+def _cost(
+    sc: dict[str, Any], gpu_hours: float, days: float, energy: float
+) -> tuple[str, dict[str, float]]:
     cl, hw = sc["cluster"], sc["hardware"]
     basis = cl["cost_model"]
     if basis == "auto":
@@ -32,8 +34,12 @@ def _cost(sc: dict[str, Any], gpu_hours: float, days: float, energy: float) -> t
     if hw["purchase_usd"] is None:
         return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
     capital = acc.owned_capital_usd(
-        cl["n_gpus"], hw["purchase_usd"], cl["server_cost_overhead"],
-        cl["interconnect_cost_overhead"], cl["depreciation_per_year"], days,
+        cl["n_gpus"],
+        hw["purchase_usd"],
+        cl["server_cost_overhead"],
+        cl["interconnect_cost_overhead"],
+        cl["depreciation_per_year"],
+        days,
     )
     return "owned", {
         "capital_amortised": float(capital),
@@ -68,12 +74,25 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
     flops_per_token = float(fpt["total"])
     train_flops = flops_per_token * float(tr["tokens"])
     peak = float(hw["peak_tflops"][tr["precision"]]) * 1e12
-    power = float(acc.power_per_gpu_w(hw["tdp_w"], cl["gpu_power_fraction"], cl["node_overhead_w_per_gpu"]))
+    bf16 = (hw["peak_tflops"]["bf16"] or hw["peak_tflops"]["fp16"] or 0.0) * 1e12
+    power = float(
+        acc.power_per_gpu_w(hw["tdp_w"], cl["gpu_power_fraction"], cl["node_overhead_w_per_gpu"])
+    )
     choice = choose_layout(sc, arch)
 
     perf: dict[str, Any] = dict.fromkeys(
-        ("mfu", "achieved_tflops_per_gpu", "tokens_per_s", "step_time_s", "gpu_hours",
-         "wall_clock_days", "energy_mwh", "cost_usd", "cost_basis", "co2_tonnes"),
+        (
+            "mfu",
+            "achieved_tflops_per_gpu",
+            "tokens_per_s",
+            "step_time_s",
+            "gpu_hours",
+            "wall_clock_days",
+            "energy_mwh",
+            "cost_usd",
+            "cost_basis",
+            "co2_tonnes",
+        ),
     )
     breakdown: dict[str, float] = {}
     if choice.feasible:
@@ -87,6 +106,7 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         basis, breakdown = _cost(sc, hours, days, energy)
         perf.update(
             mfu=mfu,
+            mfu_bf16_basis=achieved / bf16 if bf16 else None,
             achieved_tflops_per_gpu=achieved / 1e12,
             tokens_per_s=tokens_per_s,
             step_time_s=float(tr["global_batch_tokens"]) / tokens_per_s,

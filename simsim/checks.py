@@ -68,7 +68,9 @@ def _check_model(c: _Checker) -> None:
     h, nh, nkv = m.get("d_model"), m.get("n_heads"), m.get("n_kv_heads")
     if m.get("head_dim") is None and m.get("attention") != "mla" and h and nh and h > 0 and nh > 0:
         if h % nh:
-            c.fail("model.n_heads", nh, f"must divide model.d_model={h} when model.head_dim is null")
+            c.fail(
+                "model.n_heads", nh, f"must divide model.d_model={h} when model.head_dim is null"
+            )
     if nkv and nh and nkv > 0 and nh > 0 and nh % nkv:
         c.fail("model.n_kv_heads", nkv, f"must divide model.n_heads={nh}")
     if m.get("attention") == "mha" and nkv not in (None, nh):
@@ -81,7 +83,11 @@ def _check_model(c: _Checker) -> None:
                 c.positive(f"model.mla.{f}")
             c.positive("model.mla.q_lora_rank", optional=True)
     elif m.get("mla"):
-        c.fail("model.mla", "{...}", f"is only used with model.attention='mla', not {m.get('attention')!r}")
+        c.fail(
+            "model.mla",
+            "{...}",
+            f"is only used with model.attention='mla', not {m.get('attention')!r}",
+        )
     moe = m.get("moe")
     n_layers = m.get("n_layers") or 0
     if moe:
@@ -94,7 +100,7 @@ def _check_model(c: _Checker) -> None:
         if k and e and k > e:
             c.fail("model.moe.top_k", k, f"must be <= model.moe.n_experts={e}")
         nd = moe.get("n_dense_layers")
-        if nd is None or nd < 0 or nd > n_layers:
+        if nd is None or nd < 0 or (n_layers > 0 and nd > n_layers):
             c.fail("model.moe.n_dense_layers", nd, f"must be in [0, model.n_layers={n_layers}]")
         dense_layers = nd or 0
     else:
@@ -146,20 +152,34 @@ def _check_training_cluster(c: _Checker) -> None:
     hw = c.cfg["hardware"]
     model = c.get("cluster.cost_model")
     if model == "rental" and hw.get("price_usd_per_hour") is None:
-        c.fail("cluster.cost_model", model, f"needs hardware.price_usd_per_hour, unknown for {hw.get('name')!r}; use owned or auto")
+        c.fail(
+            "cluster.cost_model",
+            model,
+            f"needs hardware.price_usd_per_hour, unknown for {hw.get('name')!r}; use owned or auto",
+        )
     if model == "owned" and hw.get("purchase_usd") is None:
-        c.fail("cluster.cost_model", model, f"needs hardware.purchase_usd, unknown for {hw.get('name')!r}; use rental or auto")
+        c.fail(
+            "cluster.cost_model",
+            model,
+            f"needs hardware.purchase_usd, unknown for {hw.get('name')!r}; use rental or auto",
+        )
 
 
 def _check_parallel(c: _Checker) -> None:
     for f in ("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages"):
-        c.check(f"parallel.{f}", lambda v: v >= 1, "must be >= 1 (or null to let simsim choose)", True)
-    c.check("parallel.zero_stage", lambda v: v in (0, 1, 2, 3), "must be one of 0, 1, 2, 3 (or null)", True)
+        c.check(
+            f"parallel.{f}", lambda v: v >= 1, "must be >= 1 (or null to let simsim choose)", True
+        )
+    c.check(
+        "parallel.zero_stage",
+        lambda v: v in (0, 1, 2, 3),
+        "must be one of 0, 1, 2, 3 (or null)",
+        True,
+    )
     c.one_of("parallel.schedule", SCHEDULES, optional=True)
     p = c.cfg["parallel"]
     m = c.cfg["model"]
-    n = c.get("cluster.n_gpus") or 0
-    tp, pp, ep, cp, dp = (p.get(k) for k in ("tp", "pp", "ep", "cp", "dp"))
+    tp, pp, ep = (p.get(k) for k in ("tp", "pp", "ep"))
     nh = m.get("n_heads")
     if tp and nh and tp >= 1 and nh % tp:
         c.fail("parallel.tp", tp, f"must divide model.n_heads={nh}")
@@ -171,17 +191,14 @@ def _check_parallel(c: _Checker) -> None:
             c.fail("parallel.ep", ep, "must be 1 (or null) for a dense model")
         elif moe.get("n_experts") and moe["n_experts"] % ep:
             c.fail("parallel.ep", ep, f"must divide model.moe.n_experts={moe['n_experts']}")
-    fixed = [v for v in (tp, pp, cp, dp) if v]
-    prod = 1
-    for v in fixed:
-        prod *= v
-    if n >= 1 and fixed and all(v >= 1 for v in fixed):
-        if len(fixed) == 4 and prod != n:
-            c.fail("parallel", f"tp*pp*cp*dp={prod}", f"must equal cluster.n_gpus={n}")
-        elif n % prod:
-            c.fail("parallel", f"product of the set degrees={prod}", f"must divide cluster.n_gpus={n}")
-    if p.get("virtual_stages") and p.get("virtual_stages") > 1 and p.get("schedule") not in (None, "interleaved"):
-        c.fail("parallel.virtual_stages", p["virtual_stages"], "needs parallel.schedule=interleaved")
+    if (
+        p.get("virtual_stages")
+        and p.get("virtual_stages") > 1
+        and p.get("schedule") not in (None, "interleaved")
+    ):
+        c.fail(
+            "parallel.virtual_stages", p["virtual_stages"], "needs parallel.schedule=interleaved"
+        )
 
 
 def _check_efficiency(c: _Checker) -> None:
@@ -192,7 +209,11 @@ def _check_efficiency(c: _Checker) -> None:
     if c.get("efficiency.mfu") is None and prec in PRECISIONS:
         dm = c.get("efficiency.default_mfu") or {}
         if prec not in dm:
-            c.fail("efficiency.default_mfu", sorted(dm), f"has no entry for training.precision={prec!r}; set efficiency.mfu")
+            c.fail(
+                "efficiency.default_mfu",
+                sorted(dm),
+                f"has no entry for training.precision={prec!r}; set efficiency.mfu",
+            )
         elif not 0 < dm[prec] <= 1:
             c.fail(f"efficiency.default_mfu.{prec}", dm[prec], "must be in (0, 1]")
 

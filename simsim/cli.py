@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .output import write_result
 from .plots import plot_result
 from .report import summary_table
-from .scenario import resolve
+from .scenario import compose, resolve
 
 
 def run(cfg: DictConfig) -> int:
@@ -30,9 +30,7 @@ def run(cfg: DictConfig) -> int:
         scenario = resolve(cfg)
         result = simulate(scenario)
     except ConfigError as exc:
-        print("simsim: invalid scenario:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+        _print_problems(exc)
         return 2
     out = scenario["output"]
     out_dir = Path(out["dir"]) if out["dir"] else Path(HydraConfig.get().runtime.output_dir)
@@ -45,9 +43,32 @@ def run(cfg: DictConfig) -> int:
     return 0 if result.feasible else 3
 
 
+def _precheck(argv: list[str]) -> int:
+    """Compose a single run's overrides before Hydra does, so that an unknown preset, key or
+    bad type gets simsim's one-line message (exit 2) instead of Hydra's. Runs with flags
+    (``-m``, ``--cfg`` ...) are left to Hydra."""
+    if any(a.startswith("-") for a in argv):
+        return 0
+    overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        compose(overrides)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    return 0
+
+
+def _print_problems(exc: ConfigError) -> None:
+    print("simsim: invalid scenario:", file=sys.stderr)
+    for line in exc.problems:
+        print(f"  {line}", file=sys.stderr)
+
+
 def main() -> None:
     """Console-script entry point."""
     schema.register()
+    if code := _precheck(sys.argv[1:]):
+        sys.exit(code)
 
     @hydra.main(version_base=None, config_path=str(config_dir()), config_name="config")
     def _app(cfg: DictConfig) -> None:

@@ -19,11 +19,17 @@ from numpy.typing import NDArray
 from .physics import architecture as A
 from .physics import memory as M
 
-#: Defaults for null layout fields that fixed mode does not search.
-#: ZeRO-1 = Megatron's distributed optimizer; micro-batch 1 and 1F1B as Megatron-LM's defaults.
 GIB = 2.0**30
 
-FIXED_DEFAULTS: dict[str, Any] = {"cp": 1, "micro_batch": 1, "schedule": "1f1b", "virtual_stages": 1}
+#: Defaults for null layout fields that fixed mode does not search: no context parallelism,
+#: micro-batch 1 and the 1F1B schedule (Megatron-LM's defaults). ZeRO stages 1-3 are tried.
+
+FIXED_DEFAULTS: dict[str, Any] = {
+    "cp": 1,
+    "micro_batch": 1,
+    "schedule": "1f1b",
+    "virtual_stages": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,17 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
     moe = model.get("moe")
     tp_max = min(hw["scale_up_domain"], hw["gpus_per_node"], model["n_heads"])
     axes: dict[str, list[int]] = {
-        "tp": [par["tp"]] if par["tp"] else [t for t in _powers_of_two(tp_max) if model["n_heads"] % t == 0],
+        "tp": [par["tp"]]
+        if par["tp"]
+        else [t for t in _powers_of_two(tp_max) if model["n_heads"] % t == 0],
         "pp": [par["pp"]] if par["pp"] else _powers_of_two(min(model["n_layers"], n)),
         "cp": [par["cp"] or FIXED_DEFAULTS["cp"]],
-        "ep": [par["ep"]] if par["ep"] else (
-            [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0] if moe else [1]
+        "ep": [par["ep"]]
+        if par["ep"]
+        else (
+            [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0]
+            if moe
+            else [1]
         ),
         "zero_stage": [par["zero_stage"]] if par["zero_stage"] is not None else [1, 2, 3],
         "micro_batch": [par["micro_batch"] or FIXED_DEFAULTS["micro_batch"]],
@@ -106,13 +118,17 @@ def memory_per_gpu(
     stage_expert = float(pc["expert"]) / pp + mtp_expert
     copies = 2.0 if schedule == "dualpipe" else 1.0
     states = M.model_state_bytes(stage_ne / tp, dp * cp, zero_stage, precision, copies)
-    states = states + M.model_state_bytes(stage_expert / ep, n / (pp * ep), zero_stage, precision, copies)
+    states = states + M.model_state_bytes(
+        stage_expert / ep, n / (pp * ep), zero_stage, precision, copies
+    )
 
     # widths kept per token-layer (see activation_bytes_per_token_layer)
     nh = float(np.asarray(arch.n_heads))
     if arch.attention == "mla":
-        attn_in = float(np.asarray(arch.q_lora_rank)) + float(np.asarray(arch.kv_lora_rank)) + float(
-            np.asarray(arch.qk_rope_head_dim)
+        attn_in = (
+            float(np.asarray(arch.q_lora_rank))
+            + float(np.asarray(arch.kv_lora_rank))
+            + float(np.asarray(arch.qk_rope_head_dim))
         )
         if float(np.asarray(arch.q_lora_rank)) == 0:
             attn_in += h
@@ -155,16 +171,32 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
     m = seqs / per_step
     batch_ok = ep_ok & (m >= 1) & (np.abs(m - np.round(m)) < 1e-9)
     mem = memory_per_gpu(
-        arch, tr["precision"], tr["recompute"], schedule, tr["seq_len"], n,
-        tp, pp, cp, ep, zs, mb, np.maximum(np.round(m), 1), v,
+        arch,
+        tr["precision"],
+        tr["recompute"],
+        schedule,
+        tr["seq_len"],
+        n,
+        tp,
+        pp,
+        cp,
+        ep,
+        zs,
+        mb,
+        np.maximum(np.round(m), 1),
+        v,
     )
     # HBM capacities are binary: a vendor's "80GB" H100 has 80 GiB (nvidia-smi: 81,559 MiB).
     usable = sc["hardware"]["hbm_gb"] * GIB * sc["efficiency"]["usable_hbm_fraction"]
     fits = batch_ok & (mem["total"] <= usable)
     reasons = {
-        "tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)": int((~divides).sum()),
+        "tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)": int(
+            (~divides).sum()
+        ),
         "parallel.ep does not divide the GPUs of a pipeline stage": int((divides & ~ep_ok).sum()),
-        "global batch is not a whole number (>= 1) of dp*micro_batch sequences": int((ep_ok & ~batch_ok).sum()),
+        "global batch is not a whole number (>= 1) of dp*micro_batch sequences": int(
+            (ep_ok & ~batch_ok).sum()
+        ),
         "does not fit in usable HBM": int((batch_ok & ~fits).sum()),
     }
     rejected = {k: v_ for k, v_ in reasons.items() if v_}
@@ -181,11 +213,22 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
         return LayoutChoice(False, {}, {}, detail, rejected, len(tp))
     order = np.lexsort((mem["total"], zs, mp))  # last key sorts first
     best = int(order[np.flatnonzero(fits[order])[0]])
-    given = {k for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule") if par[k] is not None}
+    given = {
+        k
+        for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
+        if par[k] is not None
+    }
     layout = {
-        "tp": int(tp[best]), "pp": int(pp[best]), "dp": int(dp[best]), "ep": int(ep[best]),
-        "cp": int(cp[best]), "zero_stage": int(zs[best]), "micro_batch": int(mb[best]),
-        "schedule": schedule, "virtual_stages": int(v), "n_microbatches": int(round(float(m[best]))),
+        "tp": int(tp[best]),
+        "pp": int(pp[best]),
+        "dp": int(dp[best]),
+        "ep": int(ep[best]),
+        "cp": int(cp[best]),
+        "zero_stage": int(zs[best]),
+        "micro_batch": int(mb[best]),
+        "schedule": schedule,
+        "virtual_stages": int(v),
+        "n_microbatches": round(float(m[best])),
         "given": sorted(given),
         "chosen_by": "least model parallelism (tp*pp*cp) that fits, then lowest ZeRO stage",
     }

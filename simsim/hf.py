@@ -104,7 +104,9 @@ def load_hf_config(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"model.path={path}: no such file") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"model.path={path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        raise ConfigError(
+            f"model.path={path}: not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"model.path={path}: expected a JSON object")
     fields = model_fields_from_hf(raw, str(path))

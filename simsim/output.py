@@ -30,7 +30,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    def write(p: Path) -> None:
+        p.write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)
 
 
 def result_document(result: Result, scenario: dict[str, Any]) -> dict[str, Any]:

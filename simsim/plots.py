@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from .output import atomic_write  # noqa: E402
-from .result import Result  # noqa: E402
+from .output import atomic_write
+from .result import Result
 
 _LABELS = {
     "attn_linear": "attention projections",
@@ -30,7 +30,11 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
     with plt.rc_context({"svg.hashsalt": "simsim", "svg.fonttype": "path"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             path = stem.with_suffix(f".{ext}")
-            atomic_write(path, lambda p, ext=ext, meta=meta: fig.savefig(p, format=ext, metadata=meta, dpi=150))
+
+            def write(p: Path, ext: str = ext, meta: dict[str, None] = meta) -> None:
+                fig.savefig(p, format=ext, metadata=meta, dpi=150)
+
+            atomic_write(path, write)
             paths.append(path)
     plt.close(fig)
     return paths
@@ -43,7 +47,9 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
     ax.barh([_LABELS.get(k, k) for k, _ in items], [v for _, v in items], color="#4c72b0")
     ax.invert_yaxis()
     ax.set_xlabel("training FLOPs per token [GFLOP] (forward + backward, model FLOPs)")
-    ax.set_title(f"{r.model}: {r.flops_per_token / 1e9:.1f} GFLOP/token at {r.seq_len} tokens", fontsize=10)
+    ax.set_title(
+        f"{r.model}: {r.flops_per_token / 1e9:.1f} GFLOP/token at {r.seq_len} tokens", fontsize=10
+    )
     if r.feasible and r.gpu_hours is not None:
         text = (
             f"{r.n_gpus} x {r.hardware}, {r.precision}, MFU {100 * (r.mfu or 0):.1f}%\n"
@@ -53,6 +59,14 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
         )
     else:
         text = f"infeasible: {r.infeasible_reason}"
-    ax.text(0.98, 0.04, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+    ax.text(
+        0.98,
+        0.04,
+        text,
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+    )
     return save_figure(fig, stem)

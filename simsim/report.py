@@ -9,6 +9,10 @@ def _num(x: float | None, fmt: str) -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
 def summary_table(r: Result) -> str:
     """A two-column text table with units, for the terminal and the README."""
     lay = r.layout
@@ -18,18 +22,40 @@ def summary_table(r: Result) -> str:
         else "none feasible"
     )
     rows = [
-        ("scenario", f"{r.model} on {r.n_gpus} x {r.hardware}, {r.precision}, {r.train_tokens / 1e12:.4g}T tokens"),
-        ("parameters total / active", f"{r.total_params / 1e9:.1f}B / {r.active_params / 1e9:.2f}B"
-         + (f" ({r.total_params_with_mtp / 1e9:.1f}B with MTP)" if r.total_params_with_mtp != r.total_params else "")),
-        ("training FLOPs per token", f"{r.flops_per_token / 1e9:.1f} GFLOP (model; {r.hardware_flops_per_token / 1e9:.1f} with recompute)"),
+        (
+            "scenario",
+            f"{r.model} on {r.n_gpus} x {r.hardware}, {r.precision}, "
+            f"{r.train_tokens / 1e12:.4g}T tokens",
+        ),
+        (
+            "parameters total / active",
+            f"{r.total_params / 1e9:.1f}B / {r.active_params / 1e9:.2f}B"
+            + (
+                f" ({r.total_params_with_mtp / 1e9:.1f}B with MTP)"
+                if r.total_params_with_mtp != r.total_params
+                else ""
+            ),
+        ),
+        (
+            "training FLOPs per token",
+            f"{r.flops_per_token / 1e9:.1f} GFLOP (model; "
+            f"{r.hardware_flops_per_token / 1e9:.1f} with recompute)",
+        ),
         ("training FLOPs", f"{r.train_flops:.3e} FLOP"),
         ("layout", layout),
         ("memory per GPU", f"{_num(r.memory_gb_per_gpu, '.1f')} GB"),
-        ("MFU (vs dense peak)", f"{_num(None if r.mfu is None else 100 * r.mfu, '.1f')}% of {r.peak_tflops_per_gpu:g} TFLOP/s {r.precision} ({r.efficiency_mode})"),
+        (
+            "MFU (vs dense peak)",
+            f"{_pct(r.mfu)} of {r.peak_tflops_per_gpu:g} TFLOP/s {r.precision} "
+            f"({r.efficiency_mode}); {_pct(r.mfu_bf16_basis)} on the BF16 basis",
+        ),
         ("throughput", f"{_num(r.tokens_per_s, ',.0f')} tokens/s"),
         ("GPU-hours", f"{_num(r.gpu_hours, ',.0f')}"),
         ("wall-clock", f"{_num(r.wall_clock_days, '.1f')} days"),
-        ("energy", f"{_num(r.energy_mwh, ',.0f')} MWh (at {r.power_per_gpu_w:g} W per GPU, with PUE)"),
+        (
+            "energy",
+            f"{_num(r.energy_mwh, ',.0f')} MWh (at {r.power_per_gpu_w:g} W per GPU, with PUE)",
+        ),
         ("cost", f"${_num(r.cost_usd, ',.0f')} ({r.cost_basis})"),
         ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e"),
     ]

@@ -40,6 +40,7 @@ class Result:
     # performance
     peak_tflops_per_gpu: float
     mfu: float | None
+    mfu_bf16_basis: float | None  # over the BF16 dense peak, as DeepSeek and Llama 3 report
     achieved_tflops_per_gpu: float | None
     tokens_per_s: float | None
     step_time_s: float | None

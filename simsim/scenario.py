@@ -8,6 +8,7 @@ when ``model.path`` is set. Everything below this layer trusts its inputs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,15 +26,78 @@ from .hf import load_hf_config
 from .physics.architecture import Arch
 
 
-def _clean_omegaconf_message(exc: Exception) -> str:
-    """OmegaConf/Hydra messages carry object dumps after the first lines; keep the useful part."""
+def available_presets(group: str) -> list[str]:
+    """Names of the presets of a config group (``model``, ``hardware``, ``experiment``)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def _schema_keys(path: str) -> list[str]:
+    """Keys the schema allows under a dotted ``path`` (e.g. ``model`` or ``model.moe``)."""
+    node: Any = schema.ScenarioConfig
+    for part in path.split(".") if path else []:
+        hints = (
+            {f.name: f.type for f in dataclasses.fields(node)}
+            if dataclasses.is_dataclass(node)
+            else {}
+        )
+        node = _SUBSCHEMAS.get(f"{part}") if part in hints else None
+        if node is None:
+            return []
+    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+
+
+_SUBSCHEMAS: dict[str, Any] = {
+    "model": schema.ModelConfig,
+    "hardware": schema.HardwareConfig,
+    "training": schema.TrainingConfig,
+    "cluster": schema.ClusterConfig,
+    "parallel": schema.ParallelConfig,
+    "efficiency": schema.EfficiencyConfig,
+    "output": schema.OutputConfig,
+    "moe": schema.MoEConfig,
+    "mla": schema.MLAConfig,
+    "peak_tflops": schema.PeakTflops,
+}
+
+
+def _unknown_key(key: str) -> str:
+    parent, _, leaf = key.rpartition(".")
+    allowed = _schema_keys(parent)
+    where = parent or "the scenario"
+    return f"{key}: unknown key {leaf!r} in {where}" + (
+        f"; allowed: {', '.join(allowed)}" if allowed else ""
+    )
+
+
+def _config_error(exc: BaseException) -> ConfigError:
+    """Turn a Hydra/OmegaConf exception into a one-line :class:`ConfigError` naming the field."""
     text = str(exc).strip()
+    missing = re.search(r"Could not find '([\w/]+)/([^'/]+)'", text)
+    if missing:
+        group, name = missing.groups()
+        opts = available_presets(group)
+        return ConfigError(f"{group}={name}: no such preset; available: {', '.join(opts)}")
+    override = re.search(r"Could not override '([\w.]+)'", text)
+    if override:
+        return ConfigError(_unknown_key(override.group(1)))
     full_key = re.search(r"full_key:\s*(\S+)", text)
-    first = text.splitlines()[0] if text else type(exc).__name__
-    lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("object_type", "reference_type"))]
-    if full_key and full_key.group(1) not in first:
-        return f"{full_key.group(1)}: {first}"
-    return "\n".join(ln for ln in lines if not ln.strip().startswith("full_key")).strip() or first
+    cause = exc.__cause__ or exc.__context__
+    if "Error merging override" in text and cause is not None:
+        detail = str(cause).strip()
+        fk = re.search(r"full_key:\s*(\S+)", detail)
+        value = text.split("override", 1)[1].strip()
+        return ConfigError(
+            f"{value}: {detail.splitlines()[0]}" + (f" ({fk.group(1)})" if fk else "")
+        )
+    if full_key:
+        key = full_key.group(1)
+        first = text.splitlines()[0]
+        if "not in struct" in first or re.search(r"Key '[^']*' (is )?not in", first):
+            return ConfigError(_unknown_key(key))
+        if "Missing mandatory value" in first:
+            return ConfigError(f"{key}: missing value (required)")
+        return ConfigError(f"{key}: {first}")
+    return ConfigError(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
@@ -55,7 +119,7 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
             cfg = _hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(_clean_omegaconf_message(exc)) from None
+        raise _config_error(exc) from None
     cfg_dict = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(cfg_dict, dict)
     cfg_dict.pop("hydra", None)
@@ -91,7 +155,7 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
             else copy.deepcopy(dict(cfg))
         )
     except OmegaConfBaseException as exc:
-        raise ConfigError(_clean_omegaconf_message(exc)) from None
+        raise _config_error(exc) from None
     if not isinstance(data, dict):
         raise ConfigError(f"scenario: expected a mapping, got {type(cfg).__name__}")
     data.pop("hydra", None)
@@ -105,10 +169,11 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
         typed = OmegaConf.merge(OmegaConf.structured(schema.ScenarioConfig), data)
         plain = OmegaConf.to_container(typed, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:
-        raise ConfigError(_clean_omegaconf_message(exc)) from None
+        raise _config_error(exc) from None
     assert isinstance(plain, dict)
-    checks.validate(plain)
-    return plain
+    out: dict[str, Any] = {str(k): v for k, v in plain.items()}
+    checks.validate(out)
+    return out
 
 
 def arch_from_model(model: Mapping[str, Any]) -> Arch:

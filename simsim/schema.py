@@ -13,6 +13,7 @@ USD, kgCO2/kWh), SI inside the physics layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 

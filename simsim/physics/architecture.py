@@ -139,10 +139,16 @@ def mtp_extra_params(a: Arch) -> Array:
     h = _f(a.d_model)
     _, moe_layers = layer_counts(a)
     last_is_moe = moe_layers > 0
-    block = attention_linear_params(a) + norm_params_per_layer(a) + np.where(
-        last_is_moe,
-        _f(a.n_experts) * expert_params(a) + _f(a.n_shared) * expert_params(a) + router_params(a),
-        dense_ffn_params(a),
+    block = (
+        attention_linear_params(a)
+        + norm_params_per_layer(a)
+        + np.where(
+            last_is_moe,
+            _f(a.n_experts) * expert_params(a)
+            + _f(a.n_shared) * expert_params(a)
+            + router_params(a),
+            dense_ffn_params(a),
+        )
     )
     return _f(a.mtp_depth) * (block + 2.0 * h * h + 3.0 * h)
 

@@ -36,6 +36,7 @@ STATE_BYTES: dict[str, tuple[float, float, float]] = {
     "fp32": (4.0, 4.0, 8.0),
 }
 
+
 def model_state_bytes(
     params: ArrayLike,
     shard_dp: ArrayLike,
@@ -57,8 +58,7 @@ def model_state_bytes(
     p, d, z = np.asarray(params, float), np.asarray(shard_dp, float), np.asarray(zero_stage)
     c = np.asarray(weight_copies, float)
     return p * (
-        c * (np.where(z >= 3, w / d, w) + np.where(z >= 2, g / d, g))
-        + np.where(z >= 1, o / d, o)
+        c * (np.where(z >= 3, w / d, w) + np.where(z >= 2, g / d, g)) + np.where(z >= 1, o / d, o)
     )
 
 

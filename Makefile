@@ -1,0 +1,38 @@
+# simsim: two commands on a fresh machine (see README.md).
+#   make run   creates .venv, installs simsim, runs the default scenario, writes results/default/
+#   make test  installs the test extras and runs the lint, type check and the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: run test lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/simsim experiment=deepseek_v3 output.dir=results/default
+
+lint: $(TSTAMP)
+	$(BIN)/ruff check simsim tests benchmarks notebooks
+	$(BIN)/ruff format --check simsim tests benchmarks notebooks
+
+typecheck: $(TSTAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info results/runs .pytest_cache .mypy_cache .ruff_cache

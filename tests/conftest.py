@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import simsim
+from simsim.scenario import arch_from_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scenario(*overrides: str) -> dict:
+    """A resolved, validated scenario dict."""
+    return simsim.resolve(simsim.compose(list(overrides)))
+
+
+def arch(*overrides: str):
+    return arch_from_model(scenario(*overrides)["model"])
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m simsim`` as a user would, from ``cwd``."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "simsim", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path: Path) -> Path:
+    return tmp_path

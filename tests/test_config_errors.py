@@ -1,0 +1,133 @@
+"""Every bad input gets one clear error that names the field path, the value and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+import simsim
+from simsim import ConfigError
+
+from .conftest import run_cli
+
+
+def error_of(*overrides: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        simsim.simulate(simsim.compose(list(overrides)))
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("model.n_layers=0", "model.n_layers=0 must be > 0"),
+        ("model.d_model=-8", "model.d_model=-8 must be > 0"),
+        ("training.tokens=0", "training.tokens=0"),
+        ("training.tokens=-1e12", "training.tokens=-1000000000000.0 must be > 0"),
+        ("training.seq_len=0", "training.seq_len=0"),
+        ("cluster.n_gpus=0", "cluster.n_gpus=0 must be >= 1"),
+        ("model.moe.d_ff_expert=0", "model.moe.d_ff_expert=0"),
+    ],
+)
+def test_non_positive_sizes(override: str, field: str):
+    assert field in error_of(override)
+
+
+def test_heads_must_divide_width_when_head_dim_unset():
+    msg = error_of("model=llama3_8b", "model.n_heads=24")
+    assert "model.n_heads=24 must divide model.d_model=4096" in msg
+    # with an explicit head_dim the same shape is fine
+    simsim.simulate(simsim.compose(["model=llama3_8b", "model.n_heads=24", "model.head_dim=128"]))
+
+
+def test_kv_heads_must_divide_heads():
+    assert "model.n_kv_heads=5 must divide model.n_heads=32" in error_of(
+        "model=llama3_8b", "model.n_kv_heads=5"
+    )
+
+
+def test_top_k_at_most_n_experts():
+    # the example of DESIGN.md
+    assert "model.moe.top_k=9 must be <= model.moe.n_experts=8" in error_of(
+        "model=mixtral_8x7b", "model.moe.top_k=9"
+    )
+
+
+def test_dense_layers_at_most_layers():
+    msg = error_of("model=deepseek_v3", "model.moe.n_dense_layers=62")
+    assert "model.moe.n_dense_layers=62 must be in [0, model.n_layers=61]" in msg
+
+
+def test_precision_the_hardware_lacks():
+    msg = error_of("hardware=a100_80gb", "training.precision=fp8")
+    assert "training.precision='fp8'" in msg
+    assert "'a100_80gb'" in msg
+    assert "bf16, fp16, tf32, fp32" in msg
+
+
+def test_unknown_precision():
+    assert "must be one of fp8, bf16, fp16, tf32, fp32" in error_of("training.precision=int4")
+
+
+def test_unknown_preset_lists_available():
+    msg = error_of("model=gpt5")
+    assert "gpt5" in msg
+    for name in ("deepseek_v3", "llama3_405b", "mixtral_8x7b"):
+        assert name in msg
+
+
+def test_unknown_hardware_preset_lists_available():
+    msg = error_of("hardware=h900")
+    assert "h900" in msg and "h800_sxm" in msg and "ascend_910b" in msg
+
+
+def test_unknown_key():
+    msg = error_of("model.n_layer=3")
+    assert "model.n_layer" in msg
+
+
+def test_unknown_key_in_plain_dict():
+    d = simsim.resolve(simsim.compose([]))
+    d["cluster"]["n_gpu"] = 8
+    with pytest.raises(ConfigError, match=r"n_gpu"):
+        simsim.simulate(d)
+
+
+def test_wrong_type_names_field():
+    assert "model.n_layers" in error_of("model.n_layers=many")
+
+
+@pytest.mark.parametrize("value", ["0", "-0.1", "1.5"])
+def test_mfu_outside_unit_interval(value: str):
+    assert f"efficiency.mfu={float(value)!r} must be in (0, 1]" in error_of(
+        f"efficiency.mfu={value}"
+    )
+
+
+def test_mfu_of_one_is_allowed():
+    assert simsim.simulate(simsim.compose(["efficiency.mfu=1.0"])).mfu == 1.0
+
+
+def test_several_problems_reported_together():
+    with pytest.raises(ConfigError) as exc:
+        simsim.simulate(simsim.compose(["model.n_layers=0", "cluster.pue=0.5"]))
+    assert len(exc.value.problems) == 2
+
+
+def test_expert_parallel_on_dense_model():
+    assert "parallel.ep=8 must be 1 (or null) for a dense model" in error_of(
+        "model=llama3_8b", "parallel.ep=8"
+    )
+
+
+def test_missing_field_in_plain_dict():
+    d = simsim.resolve(simsim.compose([]))
+    del d["model"]["n_layers"]
+    with pytest.raises(ConfigError, match=r"model\.n_layers"):
+        simsim.simulate(d)
+
+
+def test_cli_reports_error_without_traceback(tmp_path):
+    proc = run_cli("model.moe.top_k=300", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "model.moe.top_k=300 must be <= model.moe.n_experts=256" in proc.stderr
+    assert "Traceback" not in proc.stderr
