@@ -83,6 +83,7 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
     perf: dict[str, Any] = dict.fromkeys(
         (
             "mfu",
+            "mfu_bf16_basis",
             "achieved_tflops_per_gpu",
             "tokens_per_s",
             "step_time_s",

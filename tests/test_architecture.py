@@ -119,8 +119,8 @@ def test_narayanan_closed_form_for_gpt3():
     # Narayanan et al. 2021 (arXiv:2104.04473) eq. (3) without recompute, per token, for a GPT
     # with MHA, a 4h GELU MLP and non-causal attention: 72 l h^2 (1 + s/6h + V/12lh).
     a = arch("model=gpt3_175b")
-    l, h, v, s = 96, 12288, 50257, 2048
-    closed = 72 * l * h**2 * (1 + s / (6 * h) + v / (12 * l * h))
+    n_l, h, v, s = 96, 12288, 50257, 2048
+    closed = 72 * n_l * h**2 * (1 + s / (6 * h) + v / (12 * n_l * h))
     ours = A.train_flops_per_token(a, s, causal=False)["total"]
     assert float(ours) == pytest.approx(closed, rel=1e-12)
 

@@ -1,0 +1,87 @@
+"""The command line as a user runs it: a single run, a Hydra multirun, and determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import simsim
+
+from .conftest import run_cli
+
+
+def test_single_run_writes_json_csv_and_plot(tmp_path: Path):
+    out = tmp_path / "run"
+    proc = run_cli("experiment=deepseek_v3", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "GPU-hours" in proc.stdout and "deepseek_v3 on 2048 x h800_sxm" in proc.stdout
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["simsim_version"] == simsim.__version__
+    assert doc["config"]["training"]["precision"] == "fp8"
+    assert doc["config"]["parallel"]["pp"] == 16
+    api = simsim.simulate(simsim.compose(["experiment=deepseek_v3"]))
+    assert doc["result"]["gpu_hours"] == api.gpu_hours
+    assert doc["result"]["layout"]["ep"] == 64
+    rows = list(csv.DictReader((out / "result.csv").open()))
+    assert len(rows) == 1
+    assert float(rows[0]["gpu_hours"]) == api.gpu_hours
+    assert rows[0]["layout.schedule"] == "dualpipe"
+    assert (out / "flops_breakdown.png").stat().st_size > 10_000
+    assert (out / "flops_breakdown.svg").read_text().startswith("<?xml")
+
+
+def test_output_dir_override(tmp_path: Path):
+    proc = run_cli(
+        "model=llama3_8b",
+        "hardware=h100_sxm",
+        f"output.dir={tmp_path / 'mine'}",
+        "output.plot=false",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "mine" / "result.json").exists()
+    assert not (tmp_path / "mine" / "flops_breakdown.png").exists()
+
+
+def test_multirun_over_hardware(tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m",
+        "hardware=h100_sxm,h800_sxm,h20",
+        "output.plot=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
+    assert sorted(d["result"]["hardware"] for d in docs) == ["h100_sxm", "h20", "h800_sxm"]
+    hours = {d["result"]["hardware"]: d["result"]["gpu_hours"] for d in docs}
+    # fixed MFU: H800 has H100's FLOP/s, H20 about 1/6.7 of them (148 vs 989.5 TFLOP/s BF16)
+    assert hours["h800_sxm"] == hours["h100_sxm"]
+    assert hours["h20"] / hours["h100_sxm"] > 6.5
+
+
+def test_same_config_gives_byte_identical_outputs(tmp_path: Path):
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        proc = run_cli(
+            "model=mixtral_8x7b", "cluster.n_gpus=256", f"hydra.run.dir={out}", cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out)
+    for name in ("result.json", "result.csv", "flops_breakdown.png", "flops_breakdown.svg"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_infeasible_scenario_reports_reason(tmp_path: Path):
+    proc = run_cli(
+        "model=llama3_405b", "cluster.n_gpus=8", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path
+    )
+    assert proc.returncode == 0  # Hydra ends the job normally; the table says INFEASIBLE
+    assert "INFEASIBLE" in proc.stdout and "does not fit" in proc.stdout
+    doc = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert doc["result"]["feasible"] is False
+    assert doc["result"]["gpu_hours"] is None

@@ -1,0 +1,61 @@
+"""An installed simsim (not the source tree) finds its presets from any directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(REPO)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    (whl,) = out.glob("simsim-*.whl")
+    return whl
+
+
+def test_wheel_ships_configs(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("config.yaml", "model/deepseek_v3.yaml", "hardware/h800_sxm.yaml",
+              "experiment/deepseek_v3.yaml"):  # fmt: skip
+        assert f"simsim/configs/{f}" in names
+
+
+def test_installed_package_runs_from_elsewhere(wheel: Path, tmp_path: Path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q",
+         "--target", str(target), str(wheel)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # -S: no site module, so the editable install's path hook (.pth) is not loaded; the
+    # dependencies come from site-packages added by hand, simsim from the installed wheel.
+    purelib = sysconfig.get_paths()["purelib"]
+    code = (
+        f"import sys; sys.path[:0] = [{str(target)!r}, {purelib!r}];"
+        "import simsim, simsim._paths as p;"
+        "print(p.config_dir());"
+        "print(simsim.simulate(simsim.compose(['model=llama3_8b'])).total_params)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config_dir, params = proc.stdout.split()
+    assert config_dir.startswith(str(target))
+    assert float(params) == pytest.approx(8.03e9, rel=0.01)
