@@ -4,10 +4,11 @@
 >>> res = simsim.simulate(simsim.compose(["model=llama3_405b", "hardware=h100_sxm"]))
 """
 
+from . import report
 from .api import simulate
 from .errors import ConfigError
 from .result import Result
 from .scenario import compose, resolve
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Result", "__version__", "compose", "resolve", "simulate"]
+__all__ = ["ConfigError", "Result", "__version__", "compose", "report", "resolve", "simulate"]

@@ -1,7 +1,7 @@
 """Command line: ``simsim key=value ...`` (a Hydra app; ``simsim -m ...`` for multirun).
 
-Each run prints the summary table and writes ``result.json``, ``result.csv`` and
-``flops_breakdown.{png,svg}`` into its output directory (Hydra's run or sweep directory, or
+Each run prints the summary table and writes ``result.json``, ``result.csv``, ``summary.txt``
+and ``flops_breakdown.{png,svg}`` into its output directory (Hydra's run or sweep directory, or
 ``output.dir``). Bad input ends with exit code 2 and one message per problem, naming the field.
 """
 
@@ -18,7 +18,7 @@ from . import schema
 from ._paths import config_dir
 from .api import simulate
 from .errors import ConfigError
-from .output import write_result
+from .output import atomic_write_text, write_result
 from .plots import plot_result
 from .report import summary_table
 from .scenario import compose, resolve
@@ -35,10 +35,12 @@ def run(cfg: DictConfig) -> int:
     out = scenario["output"]
     out_dir = Path(out["dir"]) if out["dir"] else Path(HydraConfig.get().runtime.output_dir)
     paths = write_result(result, scenario, out_dir)
+    table = summary_table(result)
+    atomic_write_text(out_dir / "summary.txt", table + "\n")
     if out["plot"]:
         plot_result(result, out_dir / "flops_breakdown")
     if out["print_table"]:
-        print(summary_table(result))
+        print(table)
         print(f"written: {paths['json'].parent}")
     return 0 if result.feasible else 3
 
