@@ -69,8 +69,8 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
     arch = arch_from_model(model)
     params = A.param_counts(arch)
     fpt = A.train_flops_per_token(arch, tr["seq_len"])
-    hw_fpt = float(fpt["total"]) + 0.0
-    hw_fpt += float(A.recompute_flops_per_token(arch, tr["seq_len"], tr["recompute"]))
+    recompute = float(A.recompute_flops_per_token(arch, tr["seq_len"], tr["recompute"]))
+    hw_fpt = float(fpt["total"]) + recompute
     flops_per_token = float(fpt["total"])
     train_flops = flops_per_token * float(tr["tokens"])
     peak = float(hw["peak_tflops"][tr["precision"]]) * 1e12

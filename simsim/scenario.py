@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,29 +36,12 @@ def _schema_keys(path: str) -> list[str]:
     """Keys the schema allows under a dotted ``path`` (e.g. ``model`` or ``model.moe``)."""
     node: Any = schema.ScenarioConfig
     for part in path.split(".") if path else []:
-        hints = (
-            {f.name: f.type for f in dataclasses.fields(node)}
-            if dataclasses.is_dataclass(node)
-            else {}
-        )
-        node = _SUBSCHEMAS.get(f"{part}") if part in hints else None
+        hint = typing.get_type_hints(node).get(part) if dataclasses.is_dataclass(node) else None
+        candidates = (hint, *typing.get_args(hint))  # unwrap `MoEConfig | None`
+        node = next((c for c in candidates if dataclasses.is_dataclass(c)), None)
         if node is None:
             return []
-    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
-
-
-_SUBSCHEMAS: dict[str, Any] = {
-    "model": schema.ModelConfig,
-    "hardware": schema.HardwareConfig,
-    "training": schema.TrainingConfig,
-    "cluster": schema.ClusterConfig,
-    "parallel": schema.ParallelConfig,
-    "efficiency": schema.EfficiencyConfig,
-    "output": schema.OutputConfig,
-    "moe": schema.MoEConfig,
-    "mla": schema.MLAConfig,
-    "peak_tflops": schema.PeakTflops,
-}
+    return [f.name for f in dataclasses.fields(node)]
 
 
 def _unknown_key(key: str) -> str:
