@@ -1,13 +1,14 @@
 # simsim: two commands on a fresh machine (see README.md).
 #   make run   creates .venv, installs simsim, runs the default scenario, writes results/default/
 #   make test  installs the test extras and runs the lint, type check and the whole test suite
+#   make validate  compares simsim with published runs; rewrites results/validation/ and README's table
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ typecheck: $(TSTAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+validate: $(STAMP)
+	$(BIN)/simsim-validate --update-readme README.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py

@@ -9,6 +9,16 @@ from .api import simulate
 from .errors import ConfigError
 from .result import Result
 from .scenario import compose, resolve
+from .validation import validate
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "Result", "__version__", "compose", "report", "resolve", "simulate"]
+__all__ = [
+    "ConfigError",
+    "Result",
+    "__version__",
+    "compose",
+    "report",
+    "resolve",
+    "simulate",
+    "validate",
+]

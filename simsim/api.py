@@ -110,7 +110,7 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
             mfu_bf16_basis=achieved / bf16 if bf16 else None,
             achieved_tflops_per_gpu=achieved / 1e12,
             tokens_per_s=tokens_per_s,
-            step_time_s=float(tr["global_batch_tokens"]) / tokens_per_s,
+            step_time_s=choice.layout["global_batch_seqs"] * tr["seq_len"] / tokens_per_s,
             gpu_hours=hours,
             wall_clock_days=days,
             energy_mwh=energy,

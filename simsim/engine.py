@@ -166,51 +166,41 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
     if par["dp"]:
         divides &= dp == par["dp"]
     ep_ok = divides & ((n // np.maximum(pp, 1)) % ep == 0)
+    # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
+    # launcher would pick it); fewer than one is infeasible.
     seqs = tr["global_batch_tokens"] / tr["seq_len"]
-    per_step = np.maximum(dp * mb, 1)
-    m = seqs / per_step
-    batch_ok = ep_ok & (m >= 1) & (np.abs(m - np.round(m)) < 1e-9)
+    m = np.floor(seqs / np.maximum(dp * mb, 1) + 1e-9)
+    batch_ok = ep_ok & (m >= 1)
     mem = memory_per_gpu(
-        arch,
-        tr["precision"],
-        tr["recompute"],
-        schedule,
-        tr["seq_len"],
-        n,
-        tp,
-        pp,
-        cp,
-        ep,
-        zs,
-        mb,
-        np.maximum(np.round(m), 1),
-        v,
-    )
+        arch, tr["precision"], tr["recompute"], schedule, tr["seq_len"], n,
+        tp, pp, cp, ep, zs, mb, np.maximum(m, 1), v,
+    )  # fmt: skip
     # HBM capacities are binary: a vendor's "80GB" H100 has 80 GiB (nvidia-smi: 81,559 MiB).
     usable = sc["hardware"]["hbm_gb"] * GIB * sc["efficiency"]["usable_hbm_fraction"]
     fits = batch_ok & (mem["total"] <= usable)
-    reasons = {
-        "tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)": int(
-            (~divides).sum()
-        ),
-        "parallel.ep does not divide the GPUs of a pipeline stage": int((divides & ~ep_ok).sum()),
-        "global batch is not a whole number (>= 1) of dp*micro_batch sequences": int(
-            (ep_ok & ~batch_ok).sum()
-        ),
-        "does not fit in usable HBM": int((batch_ok & ~fits).sum()),
-    }
-    rejected = {k: v_ for k, v_ in reasons.items() if v_}
+    # rejection reasons in the order the checks apply; a candidate counts under its first one
+    stages = [
+        ("tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)", divides),
+        ("parallel.ep does not divide the GPUs of a pipeline stage", ep_ok),
+        ("global batch is smaller than dp*micro_batch sequences", batch_ok),
+        ("does not fit in usable HBM", fits),
+    ]
+    rejected, previous = {}, np.ones_like(fits)
+    for reason, passed in stages:
+        if count := int((previous & ~passed).sum()):
+            rejected[reason] = count
+        previous = passed
     if not fits.any():
-        worst = max(rejected, key=lambda k: rejected[k])
-        detail = worst
-        if worst == "does not fit in usable HBM" and batch_ok.any():
-            best = int(np.argmin(np.where(batch_ok, mem["total"], np.inf)))
-            detail += (
-                f": the smallest candidate needs {mem['total'][best] / 1e9:.1f} GB per GPU "
-                f"(tp={tp[best]}, pp={pp[best]}, ep={ep[best]}, zero_stage={zs[best]}) "
+        # the masks are nested: the first check that no candidate passes is the blocking one
+        reason = next(r for r, passed in stages if not passed.any())
+        if batch_ok.any():
+            i = int(np.argmin(np.where(batch_ok, mem["total"], np.inf)))
+            reason += (
+                f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "
+                f"(tp={tp[i]}, pp={pp[i]}, ep={ep[i]}, zero_stage={zs[i]}) "
                 f"against {usable / 1e9:.1f} GB usable of {sc['hardware']['hbm_gb']} GiB"
             )
-        return LayoutChoice(False, {}, {}, detail, rejected, len(tp))
+        return LayoutChoice(False, {}, {}, reason, rejected, len(tp))
     order = np.lexsort((mem["total"], zs, mp))  # last key sorts first
     best = int(order[np.flatnonzero(fits[order])[0]])
     given = {
@@ -228,7 +218,8 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
         "micro_batch": int(mb[best]),
         "schedule": schedule,
         "virtual_stages": int(v),
-        "n_microbatches": round(float(m[best])),
+        "n_microbatches": int(m[best]),
+        "global_batch_seqs": int(m[best] * dp[best] * mb[best]),
         "given": sorted(given),
         "chosen_by": "least model parallelism (tp*pp*cp) that fits, then lowest ZeRO stage",
     }

@@ -92,7 +92,7 @@ def test_batch_too_small_for_data_parallel():
         )
     )
     assert not r.feasible
-    assert "global batch" in r.infeasible_reason
+    assert "global batch is smaller than dp*micro_batch" in r.infeasible_reason
 
 
 def test_given_fields_are_kept():

@@ -1,0 +1,211 @@
+"""``simsim-validate``: the validation table, its summary, a parity plot and the README section.
+
+simsim-validate                         # everything, into results/validation/
+simsim-validate --metric gpu_hours --hardware H800
+simsim-validate --run 'megatron21-*' --out /tmp/v
+simsim-validate --update-readme README.md   # rewrite the "How accurate" section from the run
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from .output import atomic_write_text
+from .plots import save_figure
+from .validation import METRICS, UNITS, summarize, validate
+
+README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
+README_END = "<!-- validation:end -->"
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
+
+
+def _fmt(x: float | None, metric: str) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "n/a"
+    if metric == "mfu":
+        return f"{100 * x:.1f}%"
+    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def _pct(x: float | None, signed: bool = False) -> str:
+    if x is None or np.isnan(x):
+        return "n/a"
+    return f"{x:+.1f}%" if signed else f"{x:.1f}%"
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """The validation rows as aligned text, worst first, with the signed error."""
+    header = (
+        f"{'run':<28} {'hardware':<10} {'metric':<15} {'published':>12} {'simsim':>12} "
+        f"{'error':>8}  status      source"
+    )
+    lines = [header, "-" * len(header)]
+    for r in df.to_dict("records"):
+        m = str(r["metric"])
+        lines.append(
+            f"{r['run']:<28} {r['family']:<10} {m:<15} {_fmt(r['published'], m):>12} "
+            f"{_fmt(r['predicted'], m):>12} {_pct(r['error_pct'], True):>8}  "
+            f"{r['status']:<11} {r['source']}"
+        )
+    return "\n".join(lines)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    lines = [
+        f"{'metric':<15} {'group':<16} {'n':>3} {'median |err|':>13} {'worst |err|':>12}  worst run"
+    ]
+    for r in summary.to_dict("records"):
+        extra = f" (+{r['n_no_prediction']} without prediction)" if r["n_no_prediction"] else ""
+        lines.append(
+            f"{r['metric']:<15} {r['group']:<16} {r['n']:>3} "
+            f"{_pct(r['median_abs_error_pct']):>13} {_pct(r['worst_abs_error_pct']):>12}  "
+            f"{r['worst_run'] or ''}{extra}"
+        )
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The headline summary (all runs, dense vs MoE) as a Markdown table for the README."""
+    rows = summary[summary["group"].isin(["all", "arch=dense", "arch=moe"])]
+    out = [
+        "| metric | runs | median abs. error | worst abs. error (run) | mean signed error |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows.to_dict("records"):
+        label = r["metric"] if r["group"] == "all" else f"{r['metric']}, {r['group'].split('=')[1]}"
+        if r["median_abs_error_pct"] is None or np.isnan(r["median_abs_error_pct"]):
+            continue
+        missing = f" (+{r['n_no_prediction']} infeasible)" if r["n_no_prediction"] else ""
+        out.append(
+            f"| {label} | {r['n']}{missing} | {r['median_abs_error_pct']:.1f}% | "
+            f"{r['worst_abs_error_pct']:.1f}% ({r['worst_run']}) | "
+            f"{r['mean_signed_error_pct']:+.1f}% |"
+        )
+    return "\n".join(out)
+
+
+def _compact(value: float, _pos: object = None) -> str:
+    """Tick label: 2000000 -> 2M, 500000 -> 500k, 0.4 -> 0.4."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
+    """Predicted vs published, log axes, one panel per metric, one marker per hardware family,
+    filled = dense, hollow = MoE; the diagonal and a +-25% band."""
+    ok = df.dropna(subset=["predicted"])
+    metrics = [m for m in METRICS if m in set(ok["metric"])]
+    families = sorted(set(ok["family"]))
+    marker = {f: MARKERS[i % len(MARKERS)] for i, f in enumerate(families)}
+    colors = {f: f"C{i % 10}" for i, f in enumerate(families)}
+    ncol = min(3, max(1, len(metrics)))
+    nrow = int(np.ceil(len(metrics) / ncol)) or 1
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 3.8 * nrow), layout="constrained", squeeze=False
+    )
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
+        sub = ok[ok["metric"] == metric]
+        for (fam, arch, headline), g in sub.groupby(["family", "arch", "headline"], sort=True):
+            color = colors[fam]
+            ax.scatter(
+                g["published"], g["predicted"], marker=marker[fam], s=36 if headline else 18,
+                facecolors=color if arch == "dense" else "none", edgecolors=color,
+                alpha=1.0 if headline else 0.45,
+                label=f"{fam}, {arch}" + ("" if headline else " (derived/unverified)"),
+            )  # fmt: skip
+        lo = float(min(sub["published"].min(), sub["predicted"].min())) / 1.5
+        hi = float(max(sub["published"].max(), sub["predicted"].max())) * 1.5
+        xs = np.geomspace(lo, hi, 50)
+        ax.plot(xs, xs, color="0.2", lw=0.8)
+        ax.fill_between(xs, xs / 1.25, xs * 1.25, color="0.85", zorder=0, label="±25%")
+        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(_compact))
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"published {metric} [{UNITS[metric]}]")
+        ax.set_ylabel(f"simsim [{UNITS[metric]}]")
+        ax.legend(fontsize=6, loc="upper left")
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_visible(False)
+    fig.suptitle("simsim vs published training runs (filled: dense, hollow: MoE)", fontsize=10)
+    return save_figure(fig, stem)
+
+
+def write_outputs(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
+    paths = [out / "validation.csv", out / "summary.csv", out / "summary.md"]
+    for frame, path in ((df, paths[0]), (summary, paths[1])):
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+        atomic_write_text(path, buf.getvalue())
+    atomic_write_text(paths[2], summary_markdown(summary) + "\n")
+    if len(df.dropna(subset=["predicted"])):
+        paths += parity_plot(df, out / "parity")
+    return paths
+
+
+def update_readme(readme: Path, summary: pd.DataFrame) -> bool:
+    """Replace the text between the validation markers; return whether the file changed."""
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme}: no '{README_START}' ... '{README_END}' markers")
+    new = pattern.sub(lambda _: f"{README_START}\n{summary_markdown(summary)}\n{README_END}", text)
+    if new != text:
+        atomic_write_text(readme, new)
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="simsim-validate", description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--metric", action="append", choices=METRICS, help="keep this metric (repeatable)"
+    )
+    ap.add_argument("--run", help="regular expression (or glob with *) on run id and name")
+    ap.add_argument("--hardware", help="hardware family (H800, A100, 'TPU v3' ...) or preset name")
+    ap.add_argument("--out", type=Path, default=Path("results/validation"), help="output folder")
+    ap.add_argument(
+        "--update-readme", type=Path, metavar="README", help="rewrite its validation section"
+    )
+    args = ap.parse_args(argv)
+    try:
+        df = validate(metric=args.metric, run=args.run, hardware=args.hardware)
+    except ValueError as exc:
+        print(f"simsim-validate: {exc}", file=sys.stderr)
+        return 2
+    if df.empty:
+        print("simsim-validate: no published figure matches the filters", file=sys.stderr)
+        return 1
+    summary = summarize(df)
+    head, rest = df[df["headline"]], df[~df["headline"]]
+    print("Headline (primary and secondary published figures), worst first:\n")
+    print(format_table(head))
+    if len(rest):
+        print("\nDerived or unverified published figures (not in the summary):\n")
+        print(format_table(rest))
+    print("\nSummary (headline rows):\n")
+    print(format_summary(summary))
+    paths = write_outputs(df, summary, args.out)
+    print(f"\nwritten: {', '.join(str(p) for p in paths)}")
+    if args.update_readme:
+        changed = update_readme(args.update_readme, summary)
+        print(f"{args.update_readme}: {'updated' if changed else 'already up to date'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
