@@ -85,3 +85,15 @@ def test_infeasible_scenario_reports_reason(tmp_path: Path):
     doc = json.loads((tmp_path / "r" / "result.json").read_text())
     assert doc["result"]["feasible"] is False
     assert doc["result"]["gpu_hours"] is None
+
+
+def test_committed_default_result_is_current():
+    # results/default/ is what `make run` writes; it is committed for the README, so a model
+    # change that alters it must also update it (run `make run`), or this fails.
+    from simsim.output import result_document
+
+    repo = Path(__file__).resolve().parents[1]
+    committed = json.loads((repo / "results" / "default" / "result.json").read_text())
+    sc = simsim.resolve(simsim.compose(["experiment=deepseek_v3", "output.dir=results/default"]))
+    fresh = json.loads(json.dumps(result_document(simsim.simulate(sc), sc)))
+    assert fresh == committed
