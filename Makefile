@@ -37,6 +37,7 @@ test: lint typecheck
 
 validate: $(STAMP)
 	$(BIN)/simsim-validate --update-readme README.md
+	$(BIN)/simsim-validate --mode derived > /dev/null
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py

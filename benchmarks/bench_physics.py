@@ -9,7 +9,8 @@ import time
 import numpy as np
 
 import simsim
-from simsim.engine import memory_per_gpu
+from simsim.engine import _candidates, choose_layout, memory_per_gpu, stage_params
+from simsim.performance import machine, step_time
 from simsim.physics import architecture as A
 from simsim.scenario import arch_from_model
 
@@ -22,6 +23,29 @@ def rate(fn, n_points: int, repeat: int = 5) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return n_points / best
+
+
+def _grid(sc: dict) -> dict[str, np.ndarray]:
+    c = _candidates(sc)
+    n = sc["cluster"]["n_gpus"]
+    mp = c["tp"] * c["pp"] * c["cp"]
+    keep = (n % mp == 0) & ((n // c["pp"]) % c["ep"] == 0)
+    c = {k: v[keep] for k, v in c.items()}
+    dp = n // (c["tp"] * c["pp"] * c["cp"])
+    return {
+        **c,
+        "dp": dp,
+        "v": np.ones_like(dp),
+        "m": np.maximum(15360 // (dp * c["micro_batch"]), 1),
+    }
+
+
+def _step_rate(sc: dict, arch, lay: dict[str, np.ndarray]) -> float:
+    sp = stage_params(arch, lay["tp"], lay["pp"], lay["ep"])
+    mc = machine(sc)
+    return rate(
+        lambda: step_time(arch, 4096, "fp8", "selective", mc, 2048, lay, sp), len(lay["tp"])
+    )
 
 
 def main() -> None:
@@ -49,6 +73,28 @@ def main() -> None:
         n,
     )
     print(f"memory_per_gpu:        {r3:,.0f} layouts/s")
+
+    # the full derived-mode layout search for DeepSeek-V3 on 2048 H800 (every field searched)
+    sc = simsim.resolve(
+        simsim.compose(
+            ["model=deepseek_v3", "training.precision=fp8", "efficiency.mode=derived",
+             "training.global_batch_tokens=62914560"]
+        )
+    )  # fmt: skip
+    arch = arch_from_model(sc["model"])
+    choose_layout(sc, arch)
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        choice = choose_layout(sc, arch)
+        best = min(best, time.perf_counter() - t0)
+    print(
+        f"layout search, DeepSeek-V3 on 2048 H800: {choice.n_candidates:,} layouts in "
+        f"{best * 1e3:.1f} ms = {choice.n_candidates / best:,.0f} layouts/s "
+        f"(feasible: {choice.n_candidates - sum(choice.rejected.values()):,})"
+    )
+    big = {k: np.repeat(v, 100) for k, v in _grid(sc).items()}
+    print(f"step_time, vectorized:  {_step_rate(sc, arch, big):,.0f} layouts/s")
 
 
 if __name__ == "__main__":

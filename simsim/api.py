@@ -97,10 +97,16 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
     )
     breakdown: dict[str, float] = {}
     if choice.feasible:
-        mfu = _mfu(sc)
-        achieved = mfu * peak
         n = int(cl["n_gpus"])
-        tokens_per_s = n * achieved / flops_per_token
+        step_tokens = choice.layout["global_batch_seqs"] * tr["seq_len"]
+        if sc["efficiency"]["mode"] == "derived":
+            tokens_per_s = step_tokens / choice.step_breakdown_s["step"]
+            achieved = tokens_per_s * flops_per_token / n
+            mfu = achieved / peak
+        else:
+            mfu = _mfu(sc)
+            achieved = mfu * peak
+            tokens_per_s = n * achieved / flops_per_token
         hours = float(acc.gpu_hours(train_flops, achieved, cl["goodput"]))
         days = float(acc.wall_clock_days(hours, n))
         energy = float(acc.energy_mwh(hours, power, cl["pue"]))
@@ -110,7 +116,7 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
             mfu_bf16_basis=achieved / bf16 if bf16 else None,
             achieved_tflops_per_gpu=achieved / 1e12,
             tokens_per_s=tokens_per_s,
-            step_time_s=choice.layout["global_batch_seqs"] * tr["seq_len"] / tokens_per_s,
+            step_time_s=step_tokens / tokens_per_s,
             gpu_hours=hours,
             wall_clock_days=days,
             energy_mwh=energy,
@@ -142,6 +148,8 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         power_per_gpu_w=power,
         cost_breakdown_usd=breakdown,
         infeasible_reason=choice.reason,
+        step_breakdown_s=choice.step_breakdown_s,
+        alternative_layouts=choice.alternatives,
         layouts_rejected=choice.rejected,
         **perf,
     )

@@ -40,6 +40,8 @@ class LayoutChoice:
     reason: str | None = None
     rejected: dict[str, int] = field(default_factory=dict)
     n_candidates: int = 0
+    step_breakdown_s: dict[str, float] = field(default_factory=dict)
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -50,36 +52,73 @@ def _powers_of_two(limit: int) -> list[int]:
     return out
 
 
+#: Context parallelism is searched only for sequences at least this long (below it the ring
+#: exchange cannot hide behind attention; Llama 3 used CP only for its 128K stages).
+CP_MIN_SEQ = 16384
+SEARCH: dict[str, list[Any]] = {
+    "micro_batch": [1, 2, 4],
+    "zero_stage": [1, 2, 3],
+    "schedule": list(M.SCHEDULE_CODES),
+}
+
+
 def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
+    """Every combination of the layout fields: a given field has its value; a null one is
+    searched (derived mode) or defaulted (fixed mode, see :data:`FIXED_DEFAULTS`)."""
     par, model, hw = sc["parallel"], sc["model"], sc["hardware"]
     n = sc["cluster"]["n_gpus"]
+    derived = sc["efficiency"]["mode"] == "derived"
     moe = model.get("moe")
-    tp_max = min(hw["scale_up_domain"], hw["gpus_per_node"], model["n_heads"])
-    axes: dict[str, list[int]] = {
-        "tp": [par["tp"]]
-        if par["tp"]
-        else [t for t in _powers_of_two(tp_max) if model["n_heads"] % t == 0],
-        "pp": [par["pp"]] if par["pp"] else _powers_of_two(min(model["n_layers"], n)),
-        "cp": [par["cp"] or FIXED_DEFAULTS["cp"]],
-        "ep": [par["ep"]]
-        if par["ep"]
-        else (
-            [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0]
-            if moe
-            else [1]
-        ),
-        "zero_stage": [par["zero_stage"]] if par["zero_stage"] is not None else [1, 2, 3],
-        "micro_batch": [par["micro_batch"] or FIXED_DEFAULTS["micro_batch"]],
+    seq = sc["training"]["seq_len"]
+    tp_max = min(hw["scale_up_domain"], 64, model["n_heads"])
+    if not derived:
+        tp_max = min(tp_max, hw["gpus_per_node"])
+    searched: dict[str, list[Any]] = {
+        "tp": [t for t in _powers_of_two(tp_max) if model["n_heads"] % t == 0],
+        "pp": _powers_of_two(min(model["n_layers"], n)),
+        "cp": _powers_of_two(32) if derived and seq >= CP_MIN_SEQ else [1],
+        "ep": [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0]
+        if moe
+        else [1],
+        "zero_stage": SEARCH["zero_stage"],
+        "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
+        "schedule": SEARCH["schedule"] if derived else [FIXED_DEFAULTS["schedule"]],
     }
+    axes = {k: [par[k]] if par[k] is not None else v for k, v in searched.items()}
+    axes["schedule"] = [M.SCHEDULE_CODES[s] for s in axes["schedule"]]
     grids = np.meshgrid(*[np.asarray(v, dtype=np.int64) for v in axes.values()], indexing="ij")
     return {k: g.ravel() for k, g in zip(axes, grids, strict=True)}
+
+
+def stage_params(
+    arch: A.Arch, tp: NDArray[Any], pp: NDArray[Any], ep: NDArray[Any]
+) -> dict[str, NDArray[np.float64]]:
+    """Parameters per GPU on the most loaded pipeline stage [elements].
+
+    ``ne``: non-expert weights split by ``tp*pp``, plus the embedding or LM head and the MTP
+    module on the end stages (with pp=1 the one stage holds them all); ``expert``: routed
+    experts split by ``pp*ep`` (expert TP = 1), plus the MTP module's experts.
+    """
+    pc = A.param_counts(arch)
+    vh = float(np.asarray(arch.vocab_size)) * float(np.asarray(arch.d_model))
+    _, moe_layers = (float(x) for x in A.layer_counts(arch))
+    routed_per_layer = float(np.asarray(arch.n_experts)) * float(A.expert_params(arch))
+    mtp_total = float(A.mtp_extra_params(arch))
+    mtp_expert = float(np.asarray(arch.mtp_depth)) * (routed_per_layer if moe_layers > 0 else 0.0)
+    layer_ne = float(pc["total"]) - float(pc["expert"]) - float(pc["embedding"])
+    tp, pp, ep = (np.asarray(x, float) for x in (tp, pp, ep))
+    ends = np.where(pp == 1, float(pc["embedding"]), vh) + (mtp_total - mtp_expert)
+    return {
+        "ne": (layer_ne / pp + ends) / tp,
+        "expert": (float(pc["expert"]) / pp + mtp_expert) / ep,
+    }
 
 
 def memory_per_gpu(
     arch: A.Arch,
     precision: str,
     recompute: str,
-    schedule: str,
+    schedule: str | NDArray[Any],
     seq_len: int,
     n_gpus: NDArray[Any] | int,
     tp: NDArray[Any],
@@ -100,27 +139,19 @@ def memory_per_gpu(
     layers per stage x in-flight micro-batches x tokens per micro-batch / (tp*cp) (sequence and
     context parallel split them) x bytes per token-layer (:mod:`simsim.physics.memory`).
     """
-    pc = A.param_counts(arch)
-    h = float(np.asarray(arch.d_model))
-    vh = float(np.asarray(arch.vocab_size)) * h
-    dense_layers, moe_layers = (float(x) for x in A.layer_counts(arch))
-    n_layers = float(np.asarray(arch.n_layers))
-    e = float(A.expert_params(arch))
-    routed_per_layer = float(np.asarray(arch.n_experts)) * e
-    mtp_total = float(A.mtp_extra_params(arch))
-    mtp_expert = float(np.asarray(arch.mtp_depth)) * (routed_per_layer if moe_layers > 0 else 0.0)
-    layer_ne = float(pc["total"]) - float(pc["expert"]) - float(pc["embedding"])
     tp, pp, cp, ep = (np.asarray(x, float) for x in (tp, pp, cp, ep))
     n = np.asarray(n_gpus, float)
     dp = n / (tp * pp * cp)
-    ends = np.where(pp == 1, float(pc["embedding"]), vh) + (mtp_total - mtp_expert)
-    stage_ne = layer_ne / pp + ends
-    stage_expert = float(pc["expert"]) / pp + mtp_expert
-    copies = 2.0 if schedule == "dualpipe" else 1.0
-    states = M.model_state_bytes(stage_ne / tp, dp * cp, zero_stage, precision, copies)
+    sp = stage_params(arch, tp, pp, ep)
+    code = np.asarray(M.SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
+    copies = np.where(code == M.SCHEDULE_CODES["dualpipe"], 2.0, 1.0)
+    states = M.model_state_bytes(sp["ne"], dp * cp, zero_stage, precision, copies)
     states = states + M.model_state_bytes(
-        stage_expert / ep, n / (pp * ep), zero_stage, precision, copies
+        sp["expert"], n / (pp * ep), zero_stage, precision, copies
     )
+    h = float(np.asarray(arch.d_model))
+    dense_layers, moe_layers = (float(x) for x in A.layer_counts(arch))
+    n_layers = float(np.asarray(arch.n_layers))
 
     # widths kept per token-layer (see activation_bytes_per_token_layer)
     nh = float(np.asarray(arch.n_heads))
@@ -151,15 +182,22 @@ def memory_per_gpu(
     return {"model_states": states, "activations": acts, "total": states + acts}
 
 
-def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
-    """Fill the null fields of ``sc['parallel']`` (fixed mode) and check memory and divisibility."""
-    par = sc["parallel"]
+def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutChoice:
+    """Evaluate every candidate layout at once; keep the feasible ones; pick the best.
+
+    Fixed mode: the least model parallelism that fits (the step time does not depend on it).
+    Derived mode: the highest throughput (:mod:`simsim.performance`), then the least memory.
+    """
+    from .performance import machine, step_time
+
+    par, tr = sc["parallel"], sc["training"]
     n = int(sc["cluster"]["n_gpus"])
-    tr = sc["training"]
-    schedule = par["schedule"] or FIXED_DEFAULTS["schedule"]
-    v = par["virtual_stages"] or (2 if schedule == "interleaved" else 1)
+    derived = sc["efficiency"]["mode"] == "derived"
     c = _candidates(sc)
-    tp, pp, cp, ep, zs, mb = (c[k] for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch"))
+    tp, pp, cp, ep, zs, mb, code = (
+        c[k] for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule")
+    )
+    v = np.where(code == M.SCHEDULE_CODES["interleaved"], par["virtual_stages"] or 2, 1)
     mp = tp * pp * cp
     divides = n % mp == 0
     dp = np.where(divides, n // np.maximum(mp, 1), 0)
@@ -171,18 +209,27 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
     seqs = tr["global_batch_tokens"] / tr["seq_len"]
     m = np.floor(seqs / np.maximum(dp * mb, 1) + 1e-9)
     batch_ok = ep_ok & (m >= 1)
+    sched_ok = batch_ok & np.select(
+        [code == M.SCHEDULE_CODES["dualpipe"], code == M.SCHEDULE_CODES["interleaved"]],
+        [(pp >= 2) & (pp % 2 == 0), (pp >= 2) & (m % np.maximum(pp, 1) == 0)],
+        True,
+    )
     mem = memory_per_gpu(
-        arch, tr["precision"], tr["recompute"], schedule, tr["seq_len"], n,
+        arch, tr["precision"], tr["recompute"], code, tr["seq_len"], n,
         tp, pp, cp, ep, zs, mb, np.maximum(m, 1), v,
     )  # fmt: skip
     # HBM capacities are binary: a vendor's "80GB" H100 has 80 GiB (nvidia-smi: 81,559 MiB).
     usable = sc["hardware"]["hbm_gb"] * GIB * sc["efficiency"]["usable_hbm_fraction"]
-    fits = batch_ok & (mem["total"] <= usable)
+    fits = sched_ok & (mem["total"] <= usable)
     # rejection reasons in the order the checks apply; a candidate counts under its first one
     stages = [
         ("tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)", divides),
         ("parallel.ep does not divide the GPUs of a pipeline stage", ep_ok),
         ("global batch is smaller than dp*micro_batch sequences", batch_ok),
+        (
+            "schedule needs: dualpipe an even pp; interleaved pp >= 2 and m a multiple of pp",
+            sched_ok,
+        ),
         ("does not fit in usable HBM", fits),
     ]
     rejected, previous = {}, np.ones_like(fits)
@@ -193,36 +240,62 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch) -> LayoutChoice:
     if not fits.any():
         # the masks are nested: the first check that no candidate passes is the blocking one
         reason = next(r for r, passed in stages if not passed.any())
-        if batch_ok.any():
-            i = int(np.argmin(np.where(batch_ok, mem["total"], np.inf)))
+        if sched_ok.any():
+            i = int(np.argmin(np.where(sched_ok, mem["total"], np.inf)))
             reason += (
                 f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "
                 f"(tp={tp[i]}, pp={pp[i]}, ep={ep[i]}, zero_stage={zs[i]}) "
                 f"against {usable / 1e9:.1f} GB usable of {sc['hardware']['hbm_gb']} GiB"
             )
         return LayoutChoice(False, {}, {}, reason, rejected, len(tp))
-    order = np.lexsort((mem["total"], zs, mp))  # last key sorts first
-    best = int(order[np.flatnonzero(fits[order])[0]])
-    given = {
-        k
-        for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
+
+    idx = np.flatnonzero(fits)
+    names = {v_: k for k, v_ in M.SCHEDULE_CODES.items()}
+    breakdown: dict[str, NDArray[np.float64]] = {}
+    if derived:
+        sub = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "dp": dp, "zero_stage": zs,
+               "micro_batch": mb, "schedule": code, "v": v, "m": m}  # fmt: skip
+        sub = {k: val[idx] for k, val in sub.items()}
+        moe = sc["model"].get("moe") or {}
+        if moe.get("max_nodes_per_token"):
+            sub["max_nodes"] = np.asarray(float(moe["max_nodes_per_token"]))
+        sp = stage_params(arch, sub["tp"], sub["pp"], sub["ep"])
+        breakdown = step_time(arch, tr["seq_len"], tr["precision"], tr["recompute"],
+                              machine(sc), n, sub, sp)  # fmt: skip
+        rate = sub["m"] * sub["dp"] * sub["micro_batch"] / breakdown["step"]
+        order = idx[np.lexsort((mem["total"][idx], -rate))]
+        pos = {int(j): i for i, j in enumerate(idx)}
+    else:
+        order = idx[np.lexsort((mem["total"][idx], zs[idx], mp[idx]))]
+        pos = {}
+    given = sorted(
+        k for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
         if par[k] is not None
-    }
-    layout = {
-        "tp": int(tp[best]),
-        "pp": int(pp[best]),
-        "dp": int(dp[best]),
-        "ep": int(ep[best]),
-        "cp": int(cp[best]),
-        "zero_stage": int(zs[best]),
-        "micro_batch": int(mb[best]),
-        "schedule": schedule,
-        "virtual_stages": int(v),
-        "n_microbatches": int(m[best]),
-        "global_batch_seqs": int(m[best] * dp[best] * mb[best]),
-        "given": sorted(given),
-        "chosen_by": "least model parallelism (tp*pp*cp) that fits, then lowest ZeRO stage",
-    }
+    )  # fmt: skip
+
+    def describe(j: int) -> dict[str, Any]:
+        out = {
+            "tp": int(tp[j]), "pp": int(pp[j]), "dp": int(dp[j]), "ep": int(ep[j]),
+            "cp": int(cp[j]), "zero_stage": int(zs[j]), "micro_batch": int(mb[j]),
+            "schedule": names[int(code[j])], "virtual_stages": int(v[j]),
+            "n_microbatches": int(m[j]), "global_batch_seqs": int(m[j] * dp[j] * mb[j]),
+        }  # fmt: skip
+        if derived:
+            out["step_time_s"] = float(breakdown["step"][pos[j]])
+        out["memory_gb"] = float(mem["total"][j]) / 1e9
+        return out
+
+    best = int(order[0])
+    layout = describe(best)
+    layout.pop("memory_gb")
+    layout["given"] = given
+    layout["chosen_by"] = (
+        "highest throughput among feasible layouts"
+        if derived
+        else "least model parallelism (tp*pp*cp) that fits, then lowest ZeRO stage"
+    )
     memory_gb = {k: float(val[best]) / 1e9 for k, val in mem.items()}
     memory_gb["usable"] = usable / 1e9
-    return LayoutChoice(True, layout, memory_gb, None, rejected, len(tp))
+    steps = {k: float(val[pos[best]]) for k, val in breakdown.items()} if derived else {}
+    alternatives = [describe(int(j)) for j in order[1:top_n]]
+    return LayoutChoice(True, layout, memory_gb, None, rejected, len(tp), steps, alternatives)

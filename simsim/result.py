@@ -55,6 +55,10 @@ class Result:
     co2_tonnes: float | None
     infeasible_reason: str | None = None
     layouts_rejected: dict[str, int] = field(default_factory=dict)
+    # derived mode: where a step's time goes [s] (compute, exposed tp/cp/ep/pp/dp, bubble,
+    # optimizer; they sum to step_time_s), and the runners-up of the layout search
+    step_breakdown_s: dict[str, float] = field(default_factory=dict)
+    alternative_layouts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -63,6 +67,8 @@ class Result:
         """Flat scalar columns (nested dicts become ``parent.key``), for CSV and DataFrames."""
         row: dict[str, Any] = {}
         for key, value in self.to_dict().items():
+            if key == "alternative_layouts":
+                continue  # a table of its own; in result.json
             if isinstance(value, dict):
                 for sub, v in value.items():
                     row[f"{key}.{sub}"] = ",".join(v) if isinstance(v, list) else v

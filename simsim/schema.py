@@ -23,7 +23,7 @@ FFN_ACTS = ("swiglu", "gelu", "relu2")
 ATTENTIONS = ("mha", "gqa", "mla")
 RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
-EFFICIENCY_MODES = ("fixed",)  # "derived" arrives with the performance model (issue 4)
+EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
 
 
@@ -147,6 +147,16 @@ class EfficiencyConfig:
     mfu: float | None = None  # null = default_mfu[training.precision]
     default_mfu: dict[str, float] = field(default_factory=dict)
     usable_hbm_fraction: float = MISSING
+    # derived mode (simsim.performance); each constant's source is in config.yaml
+    gemm_eta_max: dict[str, float] = field(default_factory=dict)
+    gemm_m_half: float = MISSING
+    software_efficiency: float = MISSING
+    attention_efficiency: float = MISSING
+    collective_efficiency: float = MISSING
+    scale_up_latency_us: float = MISSING
+    scale_out_latency_us: float = MISSING
+    tp_overlap: float = MISSING
+    dualpipe_comm_sm_fraction: float = MISSING
     source: str = MISSING
 
 

@@ -48,8 +48,12 @@ FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 
 COLUMNS = [
     "run", "name", "arch", "hardware", "family", "metric", "check", "published", "predicted",
-    "error_pct", "abs_error_pct", "status", "headline", "scope", "source", "note",
+    "error_pct", "abs_error_pct", "status", "role", "headline", "scope", "source", "note",
 ]  # fmt: skip
+
+#: Runs the derived mode's fitted constant was calibrated on (:mod:`simsim.calibrate`); in
+#: derived mode their rows are reported as ``role=calibration`` and kept out of the headline.
+CALIBRATION_RUNS = "megascale-mlm-*"
 
 
 @cache
@@ -118,6 +122,7 @@ def validate(
     hardware: str | None = None,
     mode: str = "fixed",
     include_derived: bool = True,
+    overrides: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Compare simsim with every published figure in the reference set.
 
@@ -128,7 +133,8 @@ def validate(
     run : a regular expression (or a glob with ``*``) matched against run id and name
     hardware : hardware family (``H800``, ``A100``, ``TPU v3`` ...) or preset name, case-insensitive
     mode : efficiency mode of the performance predictions (``fixed``)
-    include_derived : keep derived/unverified rows (marked ``headline=False``)
+    include_derived : keep derived/unverified and calibration rows (``headline=False``)
+    overrides : extra Hydra overrides applied to every run (e.g. efficiency constants)
 
     Returns
     -------
@@ -144,8 +150,8 @@ def validate(
     for entry in load_reference():
         if not _matches(entry, run):
             continue
-        overrides = (*entry.get("scenario", ()), f"efficiency.mode={mode}")
-        sc, result = _simulated(overrides) if entry.get("scenario") else (None, None)
+        ov = (*entry.get("scenario", ()), f"efficiency.mode={mode}", *overrides)
+        sc, result = _simulated(ov) if entry.get("scenario") else (None, None)
         hw_name = sc["hardware"]["name"] if sc else ""
         if hardware and hardware.lower() not in (entry["family"].lower(), hw_name.lower()):
             continue
@@ -159,6 +165,9 @@ def validate(
                 assert sc is not None and result is not None, f"{entry['id']}: no scenario"
                 predicted = _performance(spec, result, sc)
             published = float(spec["value"])
+            calibration = (
+                mode == "derived" and check == "performance" and _matches(entry, CALIBRATION_RUNS)
+            )
             err = None if predicted is None else 100.0 * (predicted / published - 1.0)
             note = entry.get("note", "")
             if predicted is None and result is not None:
@@ -169,7 +178,9 @@ def validate(
                     "hardware": hw_name, "family": entry["family"], "metric": spec["metric"],
                     "check": check, "published": published, "predicted": predicted,
                     "error_pct": err, "abs_error_pct": None if err is None else abs(err),
-                    "status": spec["status"], "headline": spec["status"] in HEADLINE_STATUSES,
+                    "status": spec["status"],
+                    "role": "calibration" if calibration else "held-out",
+                    "headline": spec["status"] in HEADLINE_STATUSES and not calibration,
                     "scope": spec.get("scope", ""), "source": entry["source"], "note": note,
                 }
             )  # fmt: skip

@@ -177,13 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--run", help="regular expression (or glob with *) on run id and name")
     ap.add_argument("--hardware", help="hardware family (H800, A100, 'TPU v3' ...) or preset name")
-    ap.add_argument("--out", type=Path, default=Path("results/validation"), help="output folder")
+    ap.add_argument(
+        "--mode",
+        choices=("fixed", "derived"),
+        default="fixed",
+        help="efficiency mode of the predictions (derived: calibration runs shown apart)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default results/validation, or results/validation_derived)",
+    )
     ap.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite its validation section"
     )
     args = ap.parse_args(argv)
     try:
-        df = validate(metric=args.metric, run=args.run, hardware=args.hardware)
+        df = validate(metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode)
     except ValueError as exc:
         print(f"simsim-validate: {exc}", file=sys.stderr)
         return 2
@@ -191,15 +202,21 @@ def main(argv: list[str] | None = None) -> int:
         print("simsim-validate: no published figure matches the filters", file=sys.stderr)
         return 1
     summary = summarize(df)
-    head, rest = df[df["headline"]], df[~df["headline"]]
-    print("Headline (primary and secondary published figures), worst first:\n")
+    out = args.out or Path("results/validation" + ("_derived" if args.mode == "derived" else ""))
+    head = df[df["headline"]]
+    calib = df[df["role"] == "calibration"]
+    rest = df[~df["headline"] & (df["role"] != "calibration")]
+    print(f"Mode {args.mode}. Headline (primary and secondary published figures), worst first:\n")
     print(format_table(head))
+    if len(calib):
+        print("\nCalibration runs (the fitted constant was chosen on these; not in the summary):\n")
+        print(format_table(calib))
     if len(rest):
         print("\nDerived or unverified published figures (not in the summary):\n")
         print(format_table(rest))
     print("\nSummary (headline rows):\n")
     print(format_summary(summary))
-    paths = write_outputs(df, summary, args.out)
+    paths = write_outputs(df, summary, out)
     print(f"\nwritten: {', '.join(str(p) for p in paths)}")
     if args.update_readme:
         changed = update_readme(args.update_readme, summary)

@@ -106,19 +106,22 @@ def activation_bytes_per_token_layer(
     return kept
 
 
+#: Pipeline schedules by integer code, so that a whole grid of layouts is one array.
+SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "zero_bubble": 2, "dualpipe": 3}
+
+
 def in_flight_microbatches(
-    schedule: str, pp: ArrayLike, n_microbatches: ArrayLike, virtual_stages: ArrayLike = 1
+    schedule: ArrayLike, pp: ArrayLike, n_microbatches: ArrayLike, virtual_stages: ArrayLike = 1
 ) -> Array:
     """Micro-batches whose activations the first pipeline stage holds at its peak.
 
-    1F1B and zero-bubble: ``min(pp, m)``; interleaved: ``pp * (1 + (pp-1)/(pp*v))``, capped by
-    ``m`` [Narayanan et al. 2021, arXiv:2104.04473 §2.2]; DualPipe: ``pp + 1`` [3].
+    ``schedule`` is a code of :data:`SCHEDULE_CODES` (or a name). 1F1B and zero-bubble:
+    ``pp``; interleaved: ``pp * (1 + (pp-1)/(pp*v))`` [Narayanan et al. 2021, arXiv:2104.04473
+    §2.2]; DualPipe: ``pp + 1`` [3]. Never more than the ``m`` micro-batches of a step.
     """
+    code = np.asarray(SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
     p, m, v = (np.asarray(x, float) for x in (pp, n_microbatches, virtual_stages))
-    if schedule == "interleaved":
-        held = p * (1.0 + (p - 1.0) / (p * v))
-    elif schedule == "dualpipe":
-        held = p + 1.0
-    else:
-        held = p
+    held = np.select(
+        [code == 1, code == 3], [p * (1.0 + (p - 1.0) / (p * np.maximum(v, 1.0))), p + 1.0], p
+    )
     return np.minimum(held, np.maximum(m, 1.0))

@@ -1,0 +1,264 @@
+"""Derived step time: compute, exposed communication by kind, pipeline bubble, optimizer.
+
+One call evaluates every candidate layout: the layout fields are numpy arrays of equal shape,
+everything else is scalar. The model, per GPU of the (balanced) pipeline stage and per
+micro-batch:
+
+* GEMMs on the roofline with a shape efficiency (:mod:`simsim.physics.compute`); under ``fp8``
+  only the linear layers run at the FP8 peak (DeepSeek-V3 §3.3.1 keeps the LM head, router and
+  attention in BF16); backward = 2x forward; recomputation adds forward work;
+* attention kernels at ``efficiency.attention_efficiency`` of the 16-bit peak; element-wise work
+  (norms, residuals, activations, MoE permutation) from HBM bandwidth;
+* TP/SP collectives (4 per layer per micro-batch, Korthikanti et al. 2022), CP ring exchange of
+  K/V (hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
+  node-limited deduplication (:mod:`simsim.physics.comm`); DualPipe hides EP and PP traffic
+  behind the paired micro-batch's compute at the cost of the SMs it reserves;
+* the pipeline bubble of the schedule (:mod:`simsim.physics.pipeline`); data-parallel gradient
+  reduce-scatter and parameter all-gather per step, overlapped with one micro-batch's backward
+  and forward; the optimizer step from HBM bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .physics import architecture as A
+from .physics import comm as C
+from .physics import compute as K
+from .physics.pipeline import bubble_time
+
+Array = NDArray[np.float64]
+
+#: Bytes per element of the MoE dispatch under fp8: 1 B + one FP32 scale per 128 (DeepSeek-V3
+#: §3.3, fine-grained 1x128 tiles); combine stays BF16.
+FP8_DISPATCH_BYTES = 1.0 + 4.0 / 128.0
+#: Optimizer bytes moved per parameter of the local shard: read+write master and Adam moments,
+#: read the gradient, write the 16-bit weight (FP32 moments; BF16 moments under fp8, DeepSeek).
+OPTIMIZER_BYTES = {"fp8": 2 * (4 + 4) + 4 + 2, "default": 2 * (4 + 8) + 4 + 2}
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Scalar hardware and efficiency inputs of the step-time model, in SI units."""
+
+    peak: float  # FLOP/s of the training precision
+    peak16: float  # FLOP/s of 16-bit (attention, head, router)
+    hbm: float  # bytes/s
+    up_bw: float  # scale-up bytes/s per GPU per direction, times collective efficiency
+    out_bw: float  # scale-out bytes/s per GPU per direction, times collective efficiency
+    up_domain: int
+    gpus_per_node: int
+    eta_max: float  # MAMF fraction of the training precision
+    eta_max16: float
+    m_half: float
+    attention_efficiency: float
+    up_latency: float  # s
+    out_latency: float  # s
+    tp_overlap: float
+    comm_sm_fraction: float
+
+
+def machine(sc: dict[str, Any]) -> Machine:
+    hw, eff, prec = sc["hardware"], sc["efficiency"], sc["training"]["precision"]
+    peaks = hw["peak_tflops"]
+    p16 = peaks["bf16"] or peaks["fp16"] or peaks[prec]
+    ce = eff["collective_efficiency"]
+    return Machine(
+        peak=peaks[prec] * 1e12,
+        peak16=p16 * 1e12,
+        hbm=hw["hbm_tbps"] * 1e12,
+        up_bw=hw["scale_up_gbps"] * 1e9 * ce,
+        out_bw=hw["scale_out_gbps"] * 1e9 * ce,
+        up_domain=hw["scale_up_domain"],
+        gpus_per_node=hw["gpus_per_node"],
+        eta_max=eff["gemm_eta_max"][prec] * eff["software_efficiency"],
+        eta_max16=eff["gemm_eta_max"]["bf16"] * eff["software_efficiency"],
+        m_half=eff["gemm_m_half"],
+        attention_efficiency=eff["attention_efficiency"] * eff["software_efficiency"],
+        up_latency=eff["scale_up_latency_us"] * 1e-6,
+        out_latency=eff["scale_out_latency_us"] * 1e-6,
+        tp_overlap=eff["tp_overlap"],
+        comm_sm_fraction=eff["dualpipe_comm_sm_fraction"],
+    )
+
+
+def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:
+    """(bandwidth, latency) of a group whose members span ``group_span`` consecutive GPUs: the
+    scale-up network when it fits in one scale-up domain, else the scale-out network."""
+    inside = group_span <= mc.up_domain
+    return np.where(inside, mc.up_bw, mc.out_bw), np.where(inside, mc.up_latency, mc.out_latency)
+
+
+def step_time(
+    arch: A.Arch,
+    seq_len: int,
+    precision: str,
+    recompute: str,
+    mc: Machine,
+    n_gpus: int,
+    layout: dict[str, Array],
+    state_params: dict[str, Array],
+) -> dict[str, Array]:
+    """Step time and its breakdown for every candidate layout [s].
+
+    Parameters
+    ----------
+    arch : model shape (scalars)
+    layout : arrays ``tp, pp, cp, ep, dp, zero_stage, micro_batch, schedule (code), v, m``
+    state_params : arrays ``ne`` and ``expert``: parameters per GPU (non-expert after TP, routed
+        experts after EP) of the most loaded stage, from :func:`simsim.engine.stage_params`
+    """
+    tp, pp, cp, ep, dp = (layout[k].astype(float) for k in ("tp", "pp", "cp", "ep", "dp"))
+    zs, mb, code, v, m = (layout[k] for k in ("zero_stage", "micro_batch", "schedule", "v", "m"))
+    mb, m, v = mb.astype(float), m.astype(float), v.astype(float)
+    h = float(np.asarray(arch.d_model))
+    n_layers = float(np.asarray(arch.n_layers)) + float(np.asarray(arch.mtp_depth))
+    dense_l, moe_l = (float(x) for x in A.layer_counts(arch))
+    moe_l += float(np.asarray(arch.mtp_depth)) if moe_l > 0 else 0.0
+    dense_l = n_layers - moe_l
+    k, n_exp = float(np.asarray(arch.top_k)), float(np.asarray(arch.n_experts))
+    ns, fe = float(np.asarray(arch.n_shared)), float(np.asarray(arch.d_ff_expert))
+    mats = A.ffn_matrices(arch.gated_ffn)
+    wbytes = 1.0 if precision == "fp8" else 2.0
+
+    tokens = mb * seq_len / cp  # rows of the micro-batch on this GPU's sequence shard
+    tg = tokens / tp  # tokens this GPU owns after sequence parallelism
+    stage = 1.0 / pp  # share of the model's layers per stage (balanced stages)
+
+    # GEMM classes: forward FLOPs per token of the whole model (MTP blocks counted as layers of
+    # the last layer's type, as in simsim.physics.architecture), rows m, weight elements per GPU
+    mtp = float(np.asarray(arch.mtp_depth))
+    e = float(A.expert_params(arch))
+    attn_p = float(A.attention_linear_params(arch)) * n_layers + mtp * 2.0 * h * h
+    dense_p = float(A.dense_ffn_params(arch)) * dense_l
+    shared_p, routed_p = ns * e * moe_l, n_exp * e * moe_l
+    m_expert = np.maximum(ep * tg * k / max(n_exp, 1.0), 1.0)
+    lin = [
+        (2.0 * attn_p, tokens, attn_p / tp),
+        (2.0 * dense_p, tokens, dense_p / tp),
+        (2.0 * shared_p, tokens, shared_p / tp),
+        (2.0 * k * e * moe_l, m_expert, routed_p / ep),
+    ]
+    t_lin = sum(
+        K.gemm_time(f * tg * stage, rows, w * wbytes * stage, 4.0 * h * tg * stage * 2.0,
+                    mc.peak, mc.hbm, mc.eta_max, mc.m_half)
+        for f, rows, w in lin
+    )  # fmt: skip
+    # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
+    head16 = 2.0 * h * float(np.asarray(arch.vocab_size)) * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
+    t_head = K.gemm_time(
+        head16 * tg * stage, tokens, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half
+    )
+    core = float(A.attention_core_flops(arch, seq_len)) * n_layers
+    t_core = K.attention_time(core * tg * stage, mc.peak16, mc.attention_efficiency)
+    d_ff = float(np.asarray(arch.d_ff))
+    f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
+    moe_perm = (2.0 * h + 2.0 * k * h) * moe_l / n_layers
+    elem_bytes = 2.0 * (10.0 * h + 1.5 * f_eff + moe_perm)
+    if precision == "fp8":
+        # quantising each linear input (read 2 B, write 1 B and a transposed 1 B copy for the
+        # weight gradient; DeepSeek-V3 §3.3.2 fine-grained 1x128 tiles), ~per input element
+        down_proj_in = f_eff / max(mats - 1.0, 1.0)
+        elem_bytes += 4.0 * (2.0 * h + _attn_inner_width(arch) + down_proj_in)
+    t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
+
+    t_fwd = t_lin + t_head + t_core + t_elem
+    t_bwd = 2.0 * t_fwd
+    t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
+    t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[recompute]
+
+    # --- communication per micro-batch -----------------------------------------------------
+    act = tokens * h * 2.0  # one activation tensor of the micro-batch, 16-bit [bytes]
+    bw_tp, lat_tp = _bw(tp, mc)
+    n_tp = 8.0 * (1.5 if recompute == "full" else 1.0)  # RS/AG per layer, fwd + bwd (+recompute)
+    t_tp = n_tp * n_layers * stage * C.ring_time(act, tp, bw_tp, lat_tp) * (1.0 - mc.tp_overlap)
+    nkv_dims = _kv_width(arch)
+    bw_cp, lat_cp = _bw(tp * cp, mc)
+    kv = (cp - 1.0) * tokens * nkv_dims * 2.0 / tp
+    t_cp_raw = 3.0 * n_layers * stage * np.where(cp > 1, kv / bw_cp + (cp - 1.0) * lat_cp, 0.0)
+    t_cp = np.maximum(t_cp_raw - 3.0 * t_core, 0.0)
+    bw_pp, lat_pp = _bw(tp * cp * dp + 1.0, mc)  # neighbouring stages are n/pp GPUs apart
+    t_pp_raw = np.where(pp > 1, 2.0 * v * (act / tp / bw_pp + lat_pp), 0.0)
+    dispatch_b = FP8_DISPATCH_BYTES if precision == "fp8" else 2.0
+    max_nodes = layout.get("max_nodes", np.asarray(np.inf))
+    dedup = np.isfinite(max_nodes).astype(float)
+    a2a = [
+        C.expert_all_to_all_time(tg, k, h, b, ep, mc.gpus_per_node, mc.up_bw, mc.out_bw,
+                                 np.where(np.isfinite(max_nodes), max_nodes, 1e9), dedup,
+                                 mc.out_latency, n_exp)
+        for b in (dispatch_b, 2.0)
+    ]  # fmt: skip
+    t_ep_raw = 2.0 * moe_l * stage * (a2a[0] + a2a[1]) if moe_l else 0.0 * t_fwd
+    compute_mb = t_fwd + t_bwd + t_recompute
+    dual = code == 3
+    hides = dual & (ep > 1)
+    t_ep = np.where(dual, np.maximum(t_ep_raw - compute_mb, 0.0), t_ep_raw)
+    t_pp = np.where(dual, np.maximum(t_pp_raw - compute_mb, 0.0), t_pp_raw)
+    # DualPipe reserves SMs for communication while overlapping (DeepSeek: 20 of 132)
+    compute_mb = np.where(hides, compute_mb / (1.0 - mc.comm_sm_fraction), compute_mb)
+
+    t_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
+    scale = t_mb / np.maximum(t_fwd + t_bwd + t_recompute, 1e-30)  # comm spread over F and B
+    f_stage = (t_fwd + t_recompute) * scale
+    b_stage = t_bwd * scale
+    bubble = bubble_time(code, pp, f_stage, b_stage, t_w * scale, v)
+
+    # --- per step: data parallel, optimizer ------------------------------------------------
+    ne, ex = state_params["ne"], state_params["expert"]
+    edp = n_gpus / (pp * ep)
+    bw_dp, lat_dp = _bw(tp * cp * dp, mc)
+    bw_edp, lat_edp = _bw(ep * edp, mc)
+    grad_b, param_b = 4.0, 2.0  # FP32 main-gradient reduce-scatter, 16-bit parameter gather
+    rs = C.ring_time(ne * grad_b, dp * cp, bw_dp, lat_dp) + C.ring_time(
+        ex * grad_b, edp, bw_edp, lat_edp
+    )
+    ag = C.ring_time(ne * param_b, dp * cp, bw_dp, lat_dp) + C.ring_time(
+        ex * param_b, edp, bw_edp, lat_edp
+    )
+    rs = np.where(zs == 0, 2.0 * rs, rs)  # plain all-reduce
+    ag = np.where(zs == 0, 0.0, ag)
+    t_dp = np.maximum(rs - t_bwd * scale, 0.0) + np.maximum(ag - t_fwd * scale, 0.0)
+    t_dp = t_dp + np.where(zs >= 3, np.maximum(2.0 * m * ag - m * compute_mb, 0.0), 0.0)
+    opt_params = np.where(zs >= 1, ne / (dp * cp) + ex / edp, ne + ex)
+    t_opt = K.memory_time(
+        opt_params * OPTIMIZER_BYTES.get(precision, OPTIMIZER_BYTES["default"]), mc.hbm
+    )
+
+    step = m * t_mb + bubble + t_dp + t_opt
+    return {
+        "step": step,
+        "compute": m * compute_mb,
+        "tp": m * t_tp,
+        "cp": m * t_cp,
+        "ep": m * t_ep,
+        "pp": m * t_pp,
+        "bubble": bubble,
+        "dp": t_dp,
+        "optimizer": np.broadcast_to(t_opt, step.shape),
+    }
+
+
+def _attn_inner_width(arch: A.Arch) -> float:
+    """Elements per token entering the attention's inner projections (MLA latents and the
+    output projection's input; for MHA/GQA the output projection's input)."""
+    nh = float(np.asarray(arch.n_heads))
+    if arch.attention == "mla":
+        return (
+            float(np.asarray(arch.q_lora_rank))
+            + float(np.asarray(arch.kv_lora_rank))
+            + nh * float(np.asarray(arch.v_head_dim))
+        )
+    return nh * float(np.asarray(arch.head_dim))
+
+
+def _kv_width(arch: A.Arch) -> float:
+    """Elements per token of the K and V tensors that ring attention circulates."""
+    nh = float(np.asarray(arch.n_heads))
+    if arch.attention == "mla":
+        d_qk = float(np.asarray(arch.qk_nope_head_dim)) + float(np.asarray(arch.qk_rope_head_dim))
+        return nh * (d_qk + float(np.asarray(arch.v_head_dim)))
+    return 2.0 * float(np.asarray(arch.n_kv_heads)) * float(np.asarray(arch.head_dim))
