@@ -59,6 +59,7 @@ SEARCH: dict[str, list[Any]] = {
     "micro_batch": [1, 2, 4],
     "zero_stage": [1, 2, 3],
     "schedule": list(M.SCHEDULE_CODES),
+    "virtual_stages": [2, 4, 8],  # interleaved only
 }
 
 
@@ -83,11 +84,19 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
         "zero_stage": SEARCH["zero_stage"],
         "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
         "schedule": SEARCH["schedule"] if derived else [FIXED_DEFAULTS["schedule"]],
+        "virtual_stages": [1, *SEARCH["virtual_stages"]] if derived else [1, 2],
     }
     axes = {k: [par[k]] if par[k] is not None else v for k, v in searched.items()}
+    if par["virtual_stages"] is not None:
+        axes["virtual_stages"] = [1, par["virtual_stages"]]
     axes["schedule"] = [M.SCHEDULE_CODES[s] for s in axes["schedule"]]
     grids = np.meshgrid(*[np.asarray(v, dtype=np.int64) for v in axes.values()], indexing="ij")
-    return {k: g.ravel() for k, g in zip(axes, grids, strict=True)}
+    c = {k: g.ravel() for k, g in zip(axes, grids, strict=True)}
+    # virtual stages belong to the interleaved schedule only, with >= 1 layer per chunk
+    interleaved = c["schedule"] == M.SCHEDULE_CODES["interleaved"]
+    chunks_fit = c["pp"] * c["virtual_stages"] <= model["n_layers"]
+    keep = np.where(interleaved, (c["virtual_stages"] >= 2) & chunks_fit, c["virtual_stages"] == 1)
+    return {k: val[keep] for k, val in c.items()}
 
 
 def stage_params(
@@ -194,10 +203,10 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutCho
     n = int(sc["cluster"]["n_gpus"])
     derived = sc["efficiency"]["mode"] == "derived"
     c = _candidates(sc)
-    tp, pp, cp, ep, zs, mb, code = (
-        c[k] for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule")
+    tp, pp, cp, ep, zs, mb, code, v = (
+        c[k]
+        for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule", "virtual_stages")
     )
-    v = np.where(code == M.SCHEDULE_CODES["interleaved"], par["virtual_stages"] or 2, 1)
     mp = tp * pp * cp
     divides = n % mp == 0
     dp = np.where(divides, n // np.maximum(mp, 1), 0)
