@@ -2,13 +2,14 @@
 #   make run   creates .venv, installs simsim, runs the default scenario, writes results/default/
 #   make test  installs the test extras and runs the lint, type check and the whole test suite
 #   make validate  compares simsim with published runs; rewrites results/validation/ and README's table
+#   make export    export-control headline table and rule sweeps into results/export_controls/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench validate clean
+.PHONY: run test lint typecheck bench validate export clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,11 @@ test: lint typecheck
 validate: $(STAMP)
 	$(BIN)/simsim-validate --update-readme README.md
 	$(BIN)/simsim-validate --mode derived > /dev/null
+
+export: $(STAMP)
+	$(BIN)/simsim-export --headline
+	$(BIN)/simsim-export --sweep-tpp --model deepseek_v3
+	$(BIN)/simsim-export --sweep-io --model llama3_405b
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py

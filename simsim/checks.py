@@ -19,6 +19,7 @@ from .schema import (
     FFN_ACTS,
     PRECISIONS,
     RECOMPUTE,
+    REPORTS,
     SCHEDULES,
 )
 
@@ -201,6 +202,21 @@ def _check_parallel(c: _Checker) -> None:
         )
 
 
+def _check_report(c: _Checker) -> None:
+    from .scenario import available_presets
+
+    c.one_of("report.name", REPORTS, optional=True)
+    for group in ("models", "hardware"):
+        allowed = available_presets("model" if group == "models" else "hardware")
+        for i, name in enumerate(c.get(f"report.{group}") or []):
+            if name not in allowed:
+                c.fail(
+                    f"report.{group}[{i}]",
+                    name,
+                    f"is not a preset; available: {', '.join(allowed)}",
+                )
+
+
 def _check_efficiency(c: _Checker) -> None:
     c.one_of("efficiency.mode", EFFICIENCY_MODES)
     c.check("efficiency.mfu", lambda v: 0 < v <= 1, "must be in (0, 1]", optional=True)
@@ -226,5 +242,6 @@ def validate(cfg: dict[str, Any]) -> None:
     _check_training_cluster(c)
     _check_parallel(c)
     _check_efficiency(c)
+    _check_report(c)
     if c.problems:
         raise ConfigError(c.problems)

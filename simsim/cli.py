@@ -28,12 +28,14 @@ def run(cfg: DictConfig) -> int:
     """Simulate ``cfg``, print the table, write the files. Returns the process exit code."""
     try:
         scenario = resolve(cfg)
+        out = scenario["output"]
+        out_dir = Path(out["dir"]) if out["dir"] else Path(HydraConfig.get().runtime.output_dir)
+        if scenario["report"]["name"]:
+            return _report(scenario, out_dir)
         result = simulate(scenario)
     except ConfigError as exc:
         _print_problems(exc)
         return 2
-    out = scenario["output"]
-    out_dir = Path(out["dir"]) if out["dir"] else Path(HydraConfig.get().runtime.output_dir)
     paths = write_result(result, scenario, out_dir)
     table = summary_table(result)
     atomic_write_text(out_dir / "summary.txt", table + "\n")
@@ -64,6 +66,17 @@ def _print_problems(exc: ConfigError) -> None:
     print("simsim: invalid scenario:", file=sys.stderr)
     for line in exc.problems:
         print(f"  {line}", file=sys.stderr)
+
+
+def _report(scenario: dict, out_dir: Path) -> int:
+    """Run a report preset (today: ``export_controls``) and write its table and plot."""
+    from .export_report import format_headline, headline, write_headline
+
+    rep = scenario["report"]
+    df = headline(rep["models"], rep["hardware"], rep["reference"])
+    print(format_headline(df))
+    print(f"written: {', '.join(map(str, write_headline(df, out_dir)))}")
+    return 0
 
 
 def main() -> None:

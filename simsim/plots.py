@@ -8,6 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axis import Axis
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .output import atomic_write
 from .result import Result
@@ -22,6 +24,21 @@ _LABELS = {
     "lm_head": "LM head",
     "mtp": "MTP module",
 }
+
+
+def compact_label(value: float, _pos: object = None) -> str:
+    """Tick label: 2000000 -> 2M, 500000 -> 500k, 0.4 -> 0.4."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def format_log_axis(axis: Axis) -> None:
+    """Readable log axis: major ticks at 1, 2, 5 x 10^k with compact labels, no minor labels."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(compact_label))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hydra import compose as _hydra_compose
 from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -99,11 +100,18 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         of the wrong type (the message names the field).
     """
     schema.register()
+    # Inside a running Hydra app (the CLI's reports) the global Hydra is taken: set it aside.
+    global_hydra = GlobalHydra.instance()
+    outer = global_hydra.hydra if global_hydra.is_initialized() else None
+    global_hydra.clear()
     try:
         with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
             cfg = _hydra_compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
         raise _config_error(exc) from None
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
     cfg_dict = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(cfg_dict, dict)
     cfg_dict.pop("hydra", None)

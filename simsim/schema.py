@@ -25,6 +25,7 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
+REPORTS = ("export_controls",)
 
 
 @dataclass
@@ -90,6 +91,9 @@ class HardwareConfig:
     hbm_tbps: float = MISSING
     scale_up_gbps: float = MISSING  # GB/s per GPU per direction (NVLink 4 on H100: 450)
     scale_out_gbps: float = MISSING  # GB/s per GPU per direction (400 Gb/s NIC: 50)
+    pcie_gbps: float | None = None  # host link, GB/s per direction (export-control I/O sum)
+    onchip_nic_gbps: float = 0.0  # NICs on the die, GB/s per direction (counted by the 2022 rule)
+    datacenter: bool = True  # designed or marketed for datacenters (3A090 Note 2)
     scale_up_domain: int = 8
     gpus_per_node: int = 8
     tdp_w: float = MISSING
@@ -168,6 +172,16 @@ class OutputConfig:
 
 
 @dataclass
+class ReportConfig:
+    """A multi-scenario report run instead of one simulation (e.g. ``export_controls``)."""
+
+    name: str | None = None
+    models: list[str] = field(default_factory=list)
+    hardware: list[str] = field(default_factory=list)
+    reference: str | None = None
+
+
+@dataclass
 class ScenarioConfig:
     model: ModelConfig = MISSING
     hardware: HardwareConfig = MISSING
@@ -176,6 +190,7 @@ class ScenarioConfig:
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register() -> None:

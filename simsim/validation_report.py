@@ -20,10 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .output import atomic_write_text
-from .plots import save_figure
+from .plots import format_log_axis, save_figure
 from .validation import METRICS, UNITS, summarize, validate
 
 README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
@@ -96,14 +95,6 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def _compact(value: float, _pos: object = None) -> str:
-    """Tick label: 2000000 -> 2M, 500000 -> 500k, 0.4 -> 0.4."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:g}{suffix}"
-    return f"{value:g}"
-
-
 def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
     """Predicted vs published, log axes, one panel per metric, one marker per hardware family,
     filled = dense, hollow = MoE; the diagonal and a +-25% band."""
@@ -133,10 +124,8 @@ def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
         ax.plot(xs, xs, color="0.2", lw=0.8)
         ax.fill_between(xs, xs / 1.25, xs * 1.25, color="0.85", zorder=0, label="±25%")
         ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FuncFormatter(_compact))
-            axis.set_minor_formatter(NullFormatter())
+        format_log_axis(ax.xaxis)
+        format_log_axis(ax.yaxis)
         ax.set_xlabel(f"published {metric} [{UNITS[metric]}]")
         ax.set_ylabel(f"simsim [{UNITS[metric]}]")
         ax.legend(fontsize=6, loc="upper left")

@@ -1,0 +1,383 @@
+"""What export controls cost a training run: the headline comparison, threshold sweeps, and how
+many GPUs of one chip match another. Also the ``simsim-export`` command.
+
+All workload answers use ``efficiency.mode=derived``: a fixed MFU would make an H800 an H100,
+because the export cuts removed bandwidth, not FLOP/s.
+
+    simsim-export                                  # classification table of every preset
+    simsim-export --headline                       # DeepSeek-V3 and Llama 3 405B on six chips
+    simsim-export --variant h100_sxm --rule 2023-10
+    simsim-export --sweep-tpp --model deepseek_v3  # GPU-hours vs the TPP line
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from .api import simulate
+from .export_control import (
+    RULES,
+    classification_table,
+    classify,
+    compliant_variant,
+    hardware_spec,
+    total_processing_performance,
+)
+from .output import atomic_write_text
+from .plots import format_log_axis, save_figure
+from .scenario import compose, resolve
+
+HEADLINE_HARDWARE = ["h800_sxm", "h100_sxm", "h20", "a800_80gb", "ascend_910b", "ascend_910c"]
+HEADLINE_MODELS = ["deepseek_v3", "llama3_405b"]
+
+
+def scenario_for(
+    model: str, hardware: str | dict[str, Any], overrides: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A derived-mode scenario of ``model`` on a preset or a custom hardware spec. DeepSeek-V3
+    trains in FP8 (its recipe) where the chip has FP8, else BF16; other models in BF16."""
+    spec = hardware_spec(hardware)
+    spec = {k: v for k, v in spec.items() if k not in ("cut", "classification")}
+    fp8 = model == "deepseek_v3" and spec["peak_tflops"].get("fp8")
+    base = ["experiment=deepseek_v3"] if model == "deepseek_v3" else [f"model={model}"]
+    sc = resolve(
+        compose(
+            [
+                *base,
+                "efficiency.mode=derived",
+                f"training.precision={'fp8' if fp8 else 'bf16'}",
+                "parallel.tp=null",
+                "parallel.pp=null",
+                "parallel.ep=null",
+                "parallel.cp=null",
+                "parallel.zero_stage=null",
+                "parallel.schedule=null",
+                *overrides,
+            ]
+        )
+    )
+    sc["hardware"] = spec
+    if spec["peak_tflops"].get(sc["training"]["precision"]) is None:
+        sc["training"]["precision"] = "fp16"  # V100-class parts without BF16
+    return sc
+
+
+def _status(c: Any) -> str:
+    return {True: str(c.clause), False: "not controlled", None: "unknown"}[c.controlled]
+
+
+def _row(model: str, spec: dict[str, Any], sc: dict[str, Any]) -> dict[str, Any]:
+    r = simulate(sc)
+    b = r.step_breakdown_s
+    status = classify(spec, "2023-10")
+    return {
+        "model": model,
+        "hardware": spec["name"],
+        "precision": r.precision,
+        "status_2022": _status(classify(spec, "2022-10")),
+        "status_2023": _status(status),
+        "feasible": r.feasible,
+        "gpu_hours": r.gpu_hours,
+        "days": r.wall_clock_days,
+        "energy_mwh": r.energy_mwh,
+        "cost_usd": r.cost_usd,
+        "cost_basis": r.cost_basis,
+        "mfu_bf16_basis": r.mfu_bf16_basis,
+        "layout": ", ".join(f"{k}={r.layout[k]}" for k in ("tp", "pp", "ep", "schedule"))
+        if r.layout
+        else "",
+        "compute_s": b.get("compute"),
+        "exposed_comm_s": sum(b.get(k, 0.0) for k in ("tp", "cp", "ep", "pp", "dp")) if b else None,
+        "bubble_s": b.get("bubble"),
+        "step_s": b.get("step"),
+        "why_infeasible": r.infeasible_reason,
+    }
+
+
+def headline(
+    models: list[str] = HEADLINE_MODELS,
+    hardware: list[str] = HEADLINE_HARDWARE,
+    reference: str = "h100_sxm",
+    overrides: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Each model as trained (tokens, GPU count of the scenario) on each chip, with the
+    restriction's cost in percent of GPU-hours, days, energy and money against ``reference``."""
+    rows = []
+    for model in models:
+        for hw in hardware:
+            rows.append(_row(model, hardware_spec(hw), scenario_for(model, hw, overrides)))
+    df = pd.DataFrame(rows)
+    extras = {
+        "gpu_hours": "extra_gpu_hours_pct",
+        "days": "extra_days_pct",
+        "energy_mwh": "extra_energy_pct",
+        "cost_usd": "extra_cost_pct",
+    }
+    for col, out in extras.items():
+        ref = df[df["hardware"] == reference].set_index("model")[col]
+        df[out] = [
+            None if v is None or pd.isna(v) or pd.isna(ref.get(m)) else 100.0 * (v / ref[m] - 1.0)
+            for m, v in zip(df["model"], df[col], strict=True)
+        ]
+    return df
+
+
+def tpp_sweep(
+    model: str,
+    parent: str = "h100_sxm",
+    thresholds: list[float] | None = None,
+    overrides: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Training cost of ``model`` on the fastest ``parent`` variant under a rule 'TPP >= X is
+    controlled', for each X: dense compute is cut to just under the line (bandwidth kept, as H20
+    did). Price per GPU-hour is the parent's (an assumption: a cut chip may rent for less)."""
+    spec = hardware_spec(parent)
+    tpp, _ = total_processing_performance(spec["peak_tflops"])
+    xs = thresholds or [600, 1200, 1600, 2400, 3200, 4800, 8000, 12000, tpp + 1]
+    rows = []
+    for x in xs:
+        factor = min(1.0, (x - 1e-6) / tpp)
+        variant = copy.deepcopy(spec)
+        variant["peak_tflops"] = {
+            p: (v * factor if v else v) for p, v in spec["peak_tflops"].items()
+        }
+        variant["name"] = f"{parent}@tpp<{x:g}"
+        row = _row(model, variant, scenario_for(model, variant, overrides))
+        rows.append({"tpp_threshold": x, "compute_fraction": factor, **row})
+    return pd.DataFrame(rows)
+
+
+def io_sweep(
+    model: str,
+    parent: str = "h100_sxm",
+    thresholds: list[float] | None = None,
+    overrides: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Like :func:`tpp_sweep` for the 2022-style I/O line: scale-up bandwidth is cut so that
+    the bidirectional I/O sum stays under each threshold [GB/s]."""
+    spec = hardware_spec(parent)
+    other = 2.0 * (spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0))
+    xs = thresholds or [300, 400, 500, 600, 800, 1000, 2.0 * spec["scale_up_gbps"] + other + 1]
+    rows = []
+    for x in xs:
+        variant = copy.deepcopy(spec)
+        variant["scale_up_gbps"] = float(
+            max(min(spec["scale_up_gbps"], (x - other) / 2.0 - 1.0), 1.0)
+        )
+        variant["name"] = f"{parent}@io<{x:g}"
+        row = _row(model, variant, scenario_for(model, variant, overrides))
+        rows.append({"io_threshold_gbps": x, "scale_up_gbps": variant["scale_up_gbps"], **row})
+    return pd.DataFrame(rows)
+
+
+def equivalent_gpus(
+    model: str,
+    chip: str,
+    n_reference: int = 2048,
+    reference: str = "h100_sxm",
+    overrides: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """How many GPUs of ``chip`` deliver the throughput of ``n_reference`` ``reference`` GPUs
+    for ``model`` (derived mode, best layout at each size; searched in steps of a node), and
+    what reaching the same wall-clock then costs in energy and money."""
+    ref = simulate(scenario_for(model, reference, (*overrides, f"cluster.n_gpus={n_reference}")))
+    target = ref.tokens_per_s or 0.0
+    node = hardware_spec(chip)["gpus_per_node"]
+
+    def rate(n: int):
+        r = simulate(scenario_for(model, chip, (*overrides, f"cluster.n_gpus={n}")))
+        return r if r.feasible else None
+
+    lo, hi = 0, node
+    while (r := rate(hi)) is None or (r.tokens_per_s or 0.0) < target:
+        lo, hi = hi, hi * 2
+        if hi > 64 * n_reference:
+            return {
+                "model": model,
+                "chip": chip,
+                "n_gpus": None,
+                "why": "not reached at 64x the GPUs",
+            }
+    while hi - lo > node:  # bisection in whole nodes
+        mid = (lo + hi) // 2 // node * node
+        r_mid = rate(mid)
+        if r_mid is not None and (r_mid.tokens_per_s or 0.0) >= target:
+            hi = mid
+        else:
+            lo = mid
+    best = rate(hi)
+    assert best is not None
+    return {
+        "model": model,
+        "chip": chip,
+        "reference": reference,
+        "n_reference": n_reference,
+        "n_gpus": hi,
+        "ratio": hi / n_reference,
+        "energy_mwh": best.energy_mwh,
+        "reference_energy_mwh": ref.energy_mwh,
+        "cost_usd": best.cost_usd,
+        "cost_basis": best.cost_basis,
+        "reference_cost_usd": ref.cost_usd,
+        "days": best.wall_clock_days,
+        "reference_days": ref.wall_clock_days,
+    }
+
+
+def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
+    """GPU-hours per chip for each model, and the step breakdown behind it."""
+    models = list(dict.fromkeys(df["model"]))
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(5.5 * len(models), 3.8), layout="constrained", squeeze=False
+    )
+    for ax, model in zip(axes[0], models, strict=True):
+        sub = df[(df["model"] == model) & df["feasible"]]
+        x = np.arange(len(sub))
+        step = sub["step_s"].to_numpy(float)
+        hours = sub["gpu_hours"].to_numpy(float) / 1e6
+        parts = [
+            ("compute", "compute_s", "C0"),
+            ("exposed communication", "exposed_comm_s", "C3"),
+            ("bubble", "bubble_s", "C7"),
+        ]
+        bottom = np.zeros(len(sub))
+        for label, col, color in parts:
+            share = sub[col].to_numpy(float) / step * hours
+            ax.bar(x, share, bottom=bottom, color=color, label=label)
+            bottom += share
+        ax.bar(x, hours - bottom, bottom=bottom, color="C8", label="data parallel, optimizer")
+        labels = [f"{h}\n{p}" for h, p in zip(sub["hardware"], sub["precision"], strict=True)]
+        ax.set_xticks(x, labels, rotation=30, ha="right")
+        ax.set_ylabel("GPU-hours [millions]")
+        ax.set_title(model, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        "Training GPU-hours by chip (derived mode), split by where the step time goes", fontsize=10
+    )
+    return save_figure(fig, stem)
+
+
+def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
+    """GPU-hours against a rule's threshold; the right axis reads the same curve as wall-clock
+    days on the scenario's cluster."""
+    n_gpus = float(df["gpu_hours"].iloc[-1] / df["days"].iloc[-1] / 24.0)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
+    ax.plot(df[x], df["gpu_hours"] / 1e6, marker="o")
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="GPU-hours [millions]")
+
+    def to_days(hours_m: ArrayLike) -> ArrayLike:
+        return np.asarray(hours_m, dtype=float) * 1e6 / n_gpus / 24.0
+
+    def to_hours(days: ArrayLike) -> ArrayLike:
+        return np.asarray(days, dtype=float) * n_gpus * 24.0 / 1e6
+
+    right = ax.secondary_yaxis("right", functions=(to_days, to_hours))
+    right.set_ylabel(f"wall-clock on {n_gpus:.0f} GPUs [days]")
+    for axis in (ax.xaxis, ax.yaxis, right.yaxis):
+        format_log_axis(axis)
+    ax.set_title(f"{df['model'].iloc[0]} on the fastest compliant variant", fontsize=10)
+    return save_figure(fig, stem)
+
+
+def write_headline(df: pd.DataFrame, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        out / "export_controls.csv",
+        df.to_csv(index=False, float_format="%.6g", lineterminator="\n"),
+    )
+    return [out / "export_controls.csv", *plot_headline(df, out / "export_controls")]
+
+
+def format_headline(df: pd.DataFrame) -> str:
+    cols = [
+        "model",
+        "hardware",
+        "precision",
+        "status_2023",
+        "gpu_hours",
+        "days",
+        "energy_mwh",
+        "cost_usd",
+        "extra_gpu_hours_pct",
+        "extra_cost_pct",
+        "layout",
+    ]
+    show = df[cols].copy()
+    formats = {
+        "gpu_hours": "{:,.0f}",
+        "days": "{:.1f}",
+        "energy_mwh": "{:,.0f}",
+        "cost_usd": "${:,.0f}",
+        "extra_gpu_hours_pct": "{:+.1f}%",
+        "extra_cost_pct": "{:+.1f}%",
+    }
+    for c, fmt in formats.items():
+        show[c] = [("n/a" if v is None or pd.isna(v) else fmt.format(v)) for v in show[c]]
+    return show.to_string(index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="simsim-export", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hardware", action="append", help="preset(s) to classify (default: all)")
+    ap.add_argument("--variant", metavar="PARENT", help="fastest compliant variant of PARENT")
+    ap.add_argument("--rule", choices=RULES, default="2023-10")
+    ap.add_argument("--headline", action="store_true", help="the DeepSeek-V3 / Llama 3 405B table")
+    ap.add_argument("--sweep-tpp", action="store_true", help="cost of --model vs the TPP line")
+    ap.add_argument("--sweep-io", action="store_true", help="cost of --model vs the I/O line")
+    ap.add_argument("--model", default="deepseek_v3")
+    ap.add_argument("--out", type=Path, default=Path("results/export_controls"))
+    args = ap.parse_args(argv)
+    if args.variant:
+        v = compliant_variant(args.variant, args.rule)
+        c = v.pop("classification")
+        print(f"{v['name']}: cut {v.pop('cut')}\n  -> {c.reason}; {c.citation}")
+        for key in ("peak_tflops", "scale_up_gbps", "pcie_gbps", "hbm_tbps"):
+            print(f"  {key}: {v[key]}")
+        return 0
+    if args.headline:
+        df = headline()
+        print(format_headline(df))
+        print(f"written: {', '.join(map(str, write_headline(df, args.out)))}")
+        return 0
+    if args.sweep_tpp or args.sweep_io:
+        df = tpp_sweep(args.model) if args.sweep_tpp else io_sweep(args.model)
+        print(df.drop(columns=["layout", "why_infeasible"]).to_string(index=False))
+        name = "tpp_sweep" if args.sweep_tpp else "io_sweep"
+        x = "tpp_threshold" if args.sweep_tpp else "io_threshold_gbps"
+        xlabel = "TPP line (controlled at or above)" if args.sweep_tpp else "I/O line [GB/s]"
+        stem = args.out / f"{name}_{args.model}"
+        args.out.mkdir(parents=True, exist_ok=True)
+        csv = df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        atomic_write_text(stem.with_suffix(".csv"), csv)
+        paths = [stem.with_suffix(".csv"), *plot_sweep(df, x, xlabel, stem)]
+        print(f"written: {', '.join(map(str, paths))}")
+        return 0
+    rows = classification_table(args.hardware)
+    print(
+        f"{'hardware':<12} {'TPP':>6} {'basis':<22} {'PD':>6} {'I/O GB/s':>8}  "
+        f"{'Oct 2022 (87 FR 62186)':<24} Oct 2023 (88 FR 73458)"
+    )
+    for r in rows:
+        pd_ = "n/a" if r["performance_density"] is None else f"{r['performance_density']:.2f}"
+        io = "n/a" if r["io_gbps"] is None else f"{r['io_gbps']:.0f}"
+        print(
+            f"{r['hardware']:<12} {r['tpp']:>6.0f} {r['tpp_basis']:<22} {pd_:>6} {io:>8}  "
+            f"{r['rule_2022-10']:<24} {r['rule_2023-10']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
