@@ -336,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--headline", action="store_true", help="the DeepSeek-V3 / Llama 3 405B table")
     ap.add_argument("--sweep-tpp", action="store_true", help="cost of --model vs the TPP line")
     ap.add_argument("--sweep-io", action="store_true", help="cost of --model vs the I/O line")
+    ap.add_argument(
+        "--equivalent", metavar="CHIP", help="GPUs of CHIP matching --n-reference H100s"
+    )
+    ap.add_argument("--n-reference", type=int, default=2048)
     ap.add_argument("--model", default="deepseek_v3")
     ap.add_argument("--out", type=Path, default=Path("results/export_controls"))
     args = ap.parse_args(argv)
@@ -345,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{v['name']}: cut {v.pop('cut')}\n  -> {c.reason}; {c.citation}")
         for key in ("peak_tflops", "scale_up_gbps", "pcie_gbps", "hbm_tbps"):
             print(f"  {key}: {v[key]}")
+        return 0
+    if args.equivalent:
+        eq = equivalent_gpus(args.model, args.equivalent, args.n_reference)
+        for key, value in eq.items():
+            print(f"{key:<22} {value}")
         return 0
     if args.headline:
         df = headline()
