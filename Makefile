@@ -3,13 +3,14 @@
 #   make test  installs the test extras and runs the lint, type check and the whole test suite
 #   make validate  compares simsim with published runs; rewrites results/validation/ and README's table
 #   make export    export-control headline table and rule sweeps into results/export_controls/
+#   make scaling   DeepSeek-V3 vs its dense equivalents into results/dense_vs_moe/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench validate export clean
+.PHONY: run test lint typecheck bench validate export scaling clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ export: $(STAMP)
 	$(BIN)/simsim-export --headline
 	$(BIN)/simsim-export --sweep-tpp --model deepseek_v3
 	$(BIN)/simsim-export --sweep-io --model llama3_405b
+
+scaling: $(STAMP)
+	$(BIN)/simsim experiment=dense_vs_moe output.dir=results/dense_vs_moe
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py

@@ -69,13 +69,22 @@ def _print_problems(exc: ConfigError) -> None:
 
 
 def _report(scenario: dict, out_dir: Path) -> int:
-    """Run a report preset (today: ``export_controls``) and write its table and plot."""
-    from .export_report import format_headline, headline, write_headline
-
+    """Run a report preset (``export_controls``, ``dense_vs_moe``); write its table and plot."""
     rep = scenario["report"]
-    df = headline(rep["models"], rep["hardware"], rep["reference"])
-    print(format_headline(df))
-    print(f"written: {', '.join(map(str, write_headline(df, out_dir)))}")
+    if rep["name"] == "export_controls":
+        from .export_report import format_headline, headline, write_headline
+
+        df = headline(rep["models"], rep["hardware"], rep["reference"])
+        print(format_headline(df))
+        paths = write_headline(df, out_dir)
+    else:
+        from .scaling_report import dense_vs_moe, format_dense_vs_moe, write_dense_vs_moe
+
+        overrides = [f"model={m}" for m in rep["models"][:1]] or ["experiment=deepseek_v3"]
+        df = dense_vs_moe(overrides, rep["hardware"])
+        print(format_dense_vs_moe(df))
+        paths = write_dense_vs_moe(df, out_dir)
+    print(f"written: {', '.join(map(str, paths))}")
     return 0
 
 

@@ -34,9 +34,10 @@ def compact_label(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
-def format_log_axis(axis: Axis) -> None:
-    """Readable log axis: major ticks at 1, 2, 5 x 10^k with compact labels, no minor labels."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+def format_log_axis(axis: Axis, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:
+    """Readable log axis: major ticks at ``subs`` x 10^k (1, 2, 5 by default; give ``(1.0,)``
+    for axes spanning many decades) with compact labels, no minor labels."""
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(compact_label))
     axis.set_minor_formatter(NullFormatter())
 

@@ -25,7 +25,7 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
-REPORTS = ("export_controls",)
+REPORTS = ("export_controls", "dense_vs_moe")
 
 
 @dataclass

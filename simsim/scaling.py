@@ -1,0 +1,275 @@
+"""Scaling laws: compute-optimal dense models, and the dense equivalent of an MoE.
+
+Pure functions (vectorized where it matters) with the fitted constants of each paper.
+
+References
+----------
+.. [H22] J. Hoffmann et al., "Training Compute-Optimal Large Language Models", arXiv:2203.15556,
+   Approach 3: L = E + A/N^alpha + B/D^beta, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28.
+.. [B24] T. Besiroglu, E. Erdil, M. Barnett, J. You, "Chinchilla Scaling: A replication
+   attempt", arXiv:2404.10102: refit of Hoffmann's data, E=1.8172, A=482.01, B=2085.43,
+   alpha=0.3478, beta=0.3658; it shows the published Approach-3 constants are inconsistent with
+   Chinchilla's own ~20 tokens per parameter (the narrow intervals came from a fitting issue).
+.. [CL22] A. Clark et al., "Unified Scaling Laws for Routed Language Models", arXiv:2202.01169:
+   log10 L = a log10 N + b log10 E^ + c log10 N log10 E^ + d, S-BASE a=-0.082, b=-0.108,
+   c=0.009, d=1.104, E_start=1.847, E_max=314.5 (via a secondary summary; see formulas.md §4.3).
+   Fitted on models up to 1.3B dense parameters and 512 experts at 130B tokens.
+.. [AB25] S. Abnar et al., "Parameters vs FLOPs: Scaling Laws for Optimal Sparsity for MoE LMs",
+   arXiv:2501.12370, Fig. 11 as read in formulas.md §4.6: ~3x compute at 1:8, ~6x at 1:32.
+.. [DSMoE] D. Dai et al., "DeepSeekMoE", arXiv:2401.06066: 16.4B/2.8B MoE matches DeepSeek 7B
+   on the same 2T tokens with 40.5% of the FLOPs (74.4 vs 183.5 TFLOPs per 4K tokens).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from omegaconf import DictConfig
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ChinchillaLaw:
+    name: str
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    source: str
+
+
+LAWS = {
+    "besiroglu2024": ChinchillaLaw(
+        "besiroglu2024",
+        1.8172,
+        482.01,
+        2085.43,
+        0.3478,
+        0.3658,
+        "Besiroglu et al. 2024 (arXiv:2404.10102), Epoch AI refit",
+    ),
+    "hoffmann2022": ChinchillaLaw(
+        "hoffmann2022",
+        1.69,
+        406.4,
+        410.7,
+        0.34,
+        0.28,
+        "Hoffmann et al. 2022 (arXiv:2203.15556), Approach 3 as published",
+    ),
+}
+DEFAULT_LAW = "besiroglu2024"
+#: Chinchilla's fitted range: ~70M to 16B parameters, 5e17 to 5e23 FLOPs [H22].
+FITTED_FLOPS = (5e17, 6e23)
+
+
+def _law(law: str) -> ChinchillaLaw:
+    if law not in LAWS:
+        raise ValueError(f"law={law!r}: expected one of {', '.join(LAWS)}")
+    return LAWS[law]
+
+
+def loss(n_params: ArrayLike, n_tokens: ArrayLike, law: str = DEFAULT_LAW) -> Array:
+    """Pre-training loss ``E + A/N^alpha + B/D^beta`` [nats/token]."""
+    p = _law(law)
+    n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
+    return p.E + p.A / n**p.alpha + p.B / d**p.beta
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A compute-optimal dense model: parameters, tokens, loss, under ``law``."""
+
+    flops: float
+    n_params: float
+    n_tokens: float
+    loss: float
+    tokens_per_param: float
+    law: str
+    extrapolated: bool
+
+
+def compute_optimal(flops: float, law: str = DEFAULT_LAW) -> Allocation:
+    """Compute-optimal (N, D) for a budget of ``flops`` under ``C = 6ND`` [H22]:
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``, ``N* = G (C/6)^(beta/(alpha+beta))``,
+    ``D* = C / (6 N*)``. ``extrapolated`` flags budgets outside the fitted range."""
+    p = _law(law)
+    if not flops > 0:
+        raise ValueError(f"flops={flops!r} must be > 0")
+    g = (p.alpha * p.A / (p.beta * p.B)) ** (1.0 / (p.alpha + p.beta))
+    n = g * (flops / 6.0) ** (p.beta / (p.alpha + p.beta))
+    d = flops / (6.0 * n)
+    return Allocation(
+        float(flops),
+        float(n),
+        float(d),
+        float(loss(n, d, law)),
+        float(d / n),
+        law,
+        not FITTED_FLOPS[0] <= flops <= FITTED_FLOPS[1],
+    )
+
+
+def compute_for_loss(target_loss: float, law: str = DEFAULT_LAW) -> Allocation:
+    """The inverse: the smallest compute (and its optimal N, D) that reaches ``target_loss``."""
+    p = _law(law)
+    if target_loss <= p.E:
+        raise ValueError(f"loss={target_loss} is at or below the law's floor E={p.E}")
+    lo, hi = math.log(1e10), math.log(1e35)
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if compute_optimal(math.exp(mid), law).loss > target_loss:
+            lo = mid
+        else:
+            hi = mid
+    return compute_optimal(math.exp(hi), law)
+
+
+def budget_flops(
+    gpu_hours: float | None = None,
+    usd: float | None = None,
+    hardware: str = "h100_sxm",
+    precision: str = "bf16",
+    mfu: float | None = None,
+) -> float:
+    """Training FLOPs a budget buys on ``hardware``: GPU-hours (or dollars at the preset's rental
+    price) x 3600 x MFU x dense peak. ``mfu`` defaults to simsim's prior for ``precision``."""
+    from .scenario import compose, resolve
+
+    sc = resolve(compose([f"hardware={hardware}", f"training.precision={precision}"]))
+    hw = sc["hardware"]
+    rate = mfu if mfu is not None else sc["efficiency"]["default_mfu"][precision]
+    if usd is not None:
+        if hw["price_usd_per_hour"] is None:
+            raise ValueError(f"hardware {hardware!r} has no price_usd_per_hour; give gpu_hours")
+        gpu_hours = usd / hw["price_usd_per_hour"]
+    if gpu_hours is None:
+        raise ValueError("give gpu_hours or usd")
+    return float(gpu_hours * 3600.0 * rate * hw["peak_tflops"][precision] * 1e12)
+
+
+# --- MoE -> dense ------------------------------------------------------------------------------
+
+CLARK_SBASE = {"a": -0.082, "b": -0.108, "c": 0.009, "d": 1.104, "e_start": 1.847, "e_max": 314.5}
+#: Clark et al. fitted dense models up to 1.3B parameters and up to 512 experts.
+CLARK_FITTED = {"n_max": 1.3e9, "e_max": 512}
+#: Efficiency leverage EL = (N_total/N_active)^gamma; gamma fitted on the DeepSeekMoE-16B vs
+#: DeepSeek-7B anchor (EL = 1/0.405 at A = 2.8/16.4, non-embedding: gamma = 0.51; formulas.md
+#: §4.8 lists 0.35-0.65 across anchors, the range reported here).
+EL_GAMMA = {"central": 0.51, "low": 0.35, "high": 0.65}
+GUNDLACH_EL = 2.0  # Gundlach et al. 2025 (arXiv:2511.21622): "we approximate MoE gains as 2x"
+ABNAR_POINTS = ((8.0, 3.0), (32.0, 6.0))  # (total/active, compute multiplier) [AB25]
+METHODS = ("clark2022", "deepseek_el", "abnar2025", "gundlach2025")
+
+
+def clark_effective_experts(n_experts: ArrayLike) -> Array:
+    """Clark's saturating transform E^ of the expert count (S-BASE constants)."""
+    e = np.asarray(n_experts, float)
+    k = CLARK_SBASE
+    inner = 1.0 / (e - 1.0 + 1.0 / (1.0 / (k["e_start"] - 1.0) - 1.0 / k["e_max"]))
+    return 1.0 / (inner + 1.0 / k["e_max"])
+
+
+def clark_effective_params(n_active: ArrayLike, n_experts: ArrayLike) -> Array:
+    """Dense parameter count with the loss of an ``n_experts`` MoE of ``n_active`` parameters:
+    ``N_eq = N E^^((b + c log10 N)/a)`` [CL22]; the gain vanishes near ``N = 10^(-b/c) = 1e12``."""
+    n = np.asarray(n_active, float)
+    k = CLARK_SBASE
+    ehat = clark_effective_experts(n_experts)
+    exponent = np.minimum((k["b"] + k["c"] * np.log10(n)) / k["a"], np.inf)
+    return n * np.maximum(ehat, 1.0) ** np.maximum(exponent, 0.0)
+
+
+def efficiency_leverage(ratio: ArrayLike, method: str, gamma: str = "central") -> Array:
+    """Compute multiplier EL = C_dense / C_moe at equal loss for a total/active ``ratio``."""
+    r = np.asarray(ratio, float)
+    if method == "deepseek_el":
+        return r ** EL_GAMMA[gamma]
+    if method == "gundlach2025":
+        return np.full_like(r, GUNDLACH_EL)
+    if method == "abnar2025":  # log-linear in log-sparsity through Abnar's two readings
+        (r1, m1), (r2, m2) = ABNAR_POINTS
+        slope = math.log(m2 / m1) / math.log(r2 / r1)
+        return np.maximum(m1 * (r / r1) ** slope, 1.0)
+    raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+
+
+@dataclass(frozen=True)
+class DenseEquivalent:
+    """The dense model that reaches the MoE's loss."""
+
+    method: str
+    framing: str  # "same_data" or "compute_optimal"
+    n_params: float
+    n_tokens: float
+    train_flops: float
+    multiplier: float  # C_dense / C_moe
+    extrapolated: bool
+    note: str
+
+
+def dense_equivalent(
+    cfg: DictConfig | dict[str, Any],
+    method: str = "deepseek_el",
+    framing: str = "same_data",
+    law: str = DEFAULT_LAW,
+) -> DenseEquivalent:
+    """Dense equivalent of a composed MoE scenario (its model and training tokens).
+
+    ``same_data``: a dense model trained on the MoE's tokens, with ``N = EL x N_active``
+    (``N_eq`` from Clark's law for ``clark2022``); ``compute_optimal``: the equivalent compute
+    ``EL x C_moe`` allocated by ``law``. Parameter counts exclude embeddings, as the laws do.
+    """
+    from .physics.architecture import param_counts, train_flops_per_token
+    from .scenario import arch_from_model, resolve
+
+    if framing not in ("same_data", "compute_optimal"):
+        raise ValueError(f"framing={framing!r}: expected same_data or compute_optimal")
+    sc = resolve(cfg)
+    model, tokens = sc["model"], float(sc["training"]["tokens"])
+    if not model.get("moe"):
+        raise ValueError(f"model {model['name']!r} is dense: it is its own dense equivalent")
+    arch = arch_from_model(model)
+    pc = param_counts(arch)
+    n_tot = float(pc["total"] - pc["embedding"])
+    n_act = float(pc["active"] - pc["embedding"])
+    c_moe = float(train_flops_per_token(arch, sc["training"]["seq_len"])["total"]) * tokens
+    extrapolated, note = False, ""
+    if method == "clark2022":
+        n_eq = float(clark_effective_params(n_act, model["moe"]["n_experts"]))
+        mult = n_eq / n_act
+        extrapolated = (
+            n_act > CLARK_FITTED["n_max"] or model["moe"]["n_experts"] > CLARK_FITTED["e_max"]
+        )
+        note = "Clark et al. fitted N <= 1.3e9 at 130B tokens" if extrapolated else ""
+    else:
+        mult = float(efficiency_leverage(n_tot / n_act, method))
+        n_eq = mult * n_act
+    if framing == "same_data":
+        return DenseEquivalent(
+            method,
+            framing,
+            n_eq,
+            tokens,
+            6.0 * n_eq * tokens,
+            6.0 * n_eq * tokens / c_moe,
+            extrapolated,
+            note,
+        )
+    alloc = compute_optimal(mult * c_moe, law)
+    return DenseEquivalent(
+        method,
+        framing,
+        alloc.n_params,
+        alloc.n_tokens,
+        alloc.flops,
+        mult,
+        extrapolated or alloc.extrapolated,
+        (note + "; " if note else "") + f"{law} allocation",
+    )
