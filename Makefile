@@ -4,13 +4,14 @@
 #   make validate  compares simsim with published runs; rewrites results/validation/ and README's table
 #   make export    export-control headline table and rule sweeps into results/export_controls/
 #   make scaling   DeepSeek-V3 vs its dense equivalents into results/dense_vs_moe/
+#   make report    all of the above: every figure and table the README shows (git stays clean)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench validate export scaling clean
+.PHONY: run test lint typecheck bench validate export scaling report clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,8 @@ export: $(STAMP)
 
 scaling: $(STAMP)
 	$(BIN)/simsim experiment=dense_vs_moe output.dir=results/dense_vs_moe
+
+report: run validate export scaling
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py
