@@ -61,6 +61,11 @@ def test_multirun_over_hardware(tmp_path: Path):
     # fixed MFU: H800 has H100's FLOP/s, H20 about 1/6.7 of them (148 vs 989.5 TFLOP/s BF16)
     assert hours["h800_sxm"] == hours["h100_sxm"]
     assert hours["h20"] / hours["h100_sxm"] > 6.5
+    # the merge callback: one table and one comparison plot for the whole sweep
+    merged = list(csv.DictReader((sweep / "merged.csv").open()))
+    assert sorted(r["hardware"] for r in merged) == ["h100_sxm", "h20", "h800_sxm"]
+    assert all("hardware=" in r["overrides"] for r in merged)
+    assert (sweep / "comparison.png").exists()
 
 
 def test_same_config_gives_byte_identical_outputs(tmp_path: Path):
