@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 import simsim
 
 from .conftest import run_cli
@@ -102,3 +104,20 @@ def test_committed_default_result_is_current():
     sc = simsim.resolve(simsim.compose(["experiment=deepseek_v3", "output.dir=results/default"]))
     fresh = json.loads(json.dumps(result_document(simsim.simulate(sc), sc)))
     assert fresh == committed
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_multirun_launchers(tmp_path: Path, launcher: str):
+    # hydra-joblib-launcher runs jobs in parallel locally; hydra-submitit-launcher's local
+    # executor exercises the same path as submitit_slurm on a cluster.
+    sweep = tmp_path / "sweep"
+    extra = (
+        ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=5"]
+    )
+    proc = run_cli(
+        "-m", "hardware=h100_sxm,h20", "output.plot=false", f"hydra/launcher={launcher}",
+        *extra, f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    merged = list(csv.DictReader((sweep / "merged.csv").open()))
+    assert sorted(r["hardware"] for r in merged) == ["h100_sxm", "h20"]
