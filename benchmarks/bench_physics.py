@@ -48,6 +48,38 @@ def _step_rate(sc: dict, arch, lay: dict[str, np.ndarray]) -> float:
     )
 
 
+def _sweep_benchmark() -> None:
+    """A 1,000,000-point fixed-mode sweep (tokens x PUE x MFU): points/s and peak memory."""
+    import resource
+
+    cfg = simsim.compose(["model=llama3_70b", "hardware=h100_sxm"])
+    axes = {
+        "training.tokens": list(np.linspace(1e12, 20e12, 1000)),
+        "cluster.pue": list(np.linspace(1.05, 1.5, 10)),
+        "efficiency.mfu": list(np.linspace(0.2, 0.6, 100)),
+    }
+    simsim.sweep(cfg, {k: v[:2] for k, v in axes.items()})  # warm-up (imports, caches)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    dt = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        df = simsim.sweep(cfg, axes)
+        dt = min(dt, time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"sweep, fixed mode: {len(df):,} points in {dt:.2f} s = {len(df) / dt:,.0f} points/s; "
+          f"peak RSS {peak:.0f} MB (was {before:.0f} MB before the sweep)")  # fmt: skip
+    for mode in ("derived",):
+        dcfg = simsim.compose(["model=llama3_70b", "hardware=h100_sxm", f"efficiency.mode={mode}"])
+        small = {
+            "cluster.n_gpus": [256, 512, 1024, 2048],
+            "training.tokens": axes["training.tokens"],
+        }
+        t0 = time.perf_counter()
+        n = len(simsim.sweep(dcfg, small))
+        dt = time.perf_counter() - t0
+        print(f"sweep, {mode} mode: {n:,} points (4 layout searches) in {dt:.2f} s")
+
+
 def main() -> None:
     base = arch_from_model(simsim.resolve(simsim.compose(["model=deepseek_v3"]))["model"])
     n = 1_000_000
@@ -94,6 +126,7 @@ def main() -> None:
         f"(feasible: {choice.n_candidates - sum(choice.rejected.values()):,})"
     )
     big = {k: np.repeat(v, 100) for k, v in _grid(sc).items()}
+    _sweep_benchmark()
     print(f"step_time, vectorized:  {_step_rate(sc, arch, big):,.0f} layouts/s")
 
 

@@ -9,6 +9,7 @@ from .api import simulate
 from .errors import ConfigError
 from .result import Result
 from .scenario import compose, resolve
+from .sweep import sweep
 from .validation import validate
 
 __version__ = "0.1.0"
@@ -20,5 +21,6 @@ __all__ = [
     "report",
     "resolve",
     "simulate",
+    "sweep",
     "validate",
 ]

@@ -32,6 +32,8 @@ def run(cfg: DictConfig) -> int:
         out_dir = Path(out["dir"]) if out["dir"] else Path(HydraConfig.get().runtime.output_dir)
         if scenario["report"]["name"]:
             return _report(scenario, out_dir)
+        if scenario["sweep"]["axes"]:
+            return _sweep(scenario, out_dir)
         result = simulate(scenario)
     except ConfigError as exc:
         _print_problems(exc)
@@ -68,6 +70,24 @@ def _print_problems(exc: ConfigError) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
+def _sweep(scenario: dict, out_dir: Path) -> int:
+    """``sweep.axes.*`` given: evaluate the grid, write ``sweep.csv``."""
+    import time
+
+    from .sweep import sweep
+
+    t0 = time.perf_counter()
+    df = sweep(scenario, scenario["sweep"]["axes"])
+    dt = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        out_dir / "sweep.csv", df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    )
+    print(df.head(20).to_string(index=False))
+    print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'}")
+    return 0
+
+
 def _report(scenario: dict, out_dir: Path) -> int:
     """Run a report preset (``export_controls``, ``dense_vs_moe``); write its table and plot."""
     rep = scenario["report"]
@@ -91,6 +111,8 @@ def _report(scenario: dict, out_dir: Path) -> int:
 def main() -> None:
     """Console-script entry point."""
     schema.register()
+    # sweep axes are new keys of an open dict: add Hydra's "+" for the user
+    sys.argv[1:] = [f"+{a}" if a.startswith("sweep.axes.") else a for a in sys.argv[1:]]
     if code := _precheck(sys.argv[1:]):
         sys.exit(code)
 

@@ -13,6 +13,7 @@ USD, kgCO2/kWh), SI inside the physics layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -182,6 +183,13 @@ class ReportConfig:
 
 
 @dataclass
+class SweepConfig:
+    """Numeric axes swept in one vectorized evaluation (simsim.sweep): dotted field -> values."""
+
+    axes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ScenarioConfig:
     model: ModelConfig = MISSING
     hardware: HardwareConfig = MISSING
@@ -191,6 +199,7 @@ class ScenarioConfig:
     efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def register() -> None:
