@@ -51,6 +51,7 @@ scaling: $(STAMP)
 	$(BIN)/simsim experiment=dense_vs_moe output.dir=results/dense_vs_moe
 
 report: run validate export scaling
+	$(BIN)/python -m simsim.figures results/model_size
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py

@@ -15,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .output import atomic_write_text
+from .plots import plt, save_figure, styled
 
 
 def _flatten(result: dict[str, Any]) -> dict[str, Any]:
@@ -44,15 +45,9 @@ def merge_sweep(sweep_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@styled
 def plot_comparison(df: pd.DataFrame, stem: Path) -> list[Path]:
     """GPU-hours and energy per job (label: model on hardware)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plots import save_figure
-
     labels = [
         f"{m}\n{h} x{n}" for m, h, n in zip(df["model"], df["hardware"], df["n_gpus"], strict=True)
     ]

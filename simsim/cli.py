@@ -18,7 +18,7 @@ from . import schema
 from ._paths import config_dir
 from .api import simulate
 from .errors import ConfigError
-from .output import atomic_write_text, write_result
+from .output import atomic_write, atomic_write_text, write_result
 from .plots import plot_result
 from .report import summary_table
 from .scenario import compose, resolve
@@ -83,8 +83,9 @@ def _sweep(scenario: dict, out_dir: Path) -> int:
     atomic_write_text(
         out_dir / "sweep.csv", df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
     )
+    atomic_write(out_dir / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
     print(df.head(20).to_string(index=False))
-    print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'}")
+    print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'} and sweep.parquet")
     return 0
 
 

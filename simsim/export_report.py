@@ -36,7 +36,7 @@ from .export_control import (
     total_processing_performance,
 )
 from .output import atomic_write_text
-from .plots import format_log_axis, save_figure
+from .plots import format_log_axis, save_figure, styled
 from .scenario import compose, resolve
 
 HEADLINE_HARDWARE = ["h800_sxm", "h100_sxm", "h20", "a800_80gb", "ascend_910b", "ascend_910c"]
@@ -236,6 +236,7 @@ def equivalent_gpus(
     }
 
 
+@styled
 def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
     """GPU-hours per chip for each model, and the step breakdown behind it."""
     models = list(dict.fromkeys(df["model"]))
@@ -269,6 +270,7 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
+@styled
 def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
     """GPU-hours against a rule's threshold; the right axis reads the same curve as wall-clock
     days on the scenario's cluster."""

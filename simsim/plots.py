@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import matplotlib
 
@@ -14,6 +17,9 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from .output import atomic_write
 from .result import Result
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _LABELS = {
     "attn_linear": "attention projections",
     "attn_core": "attention core (causal)",
@@ -24,6 +30,21 @@ _LABELS = {
     "lm_head": "LM head",
     "mtp": "MTP module",
 }
+
+
+STYLE = Path(__file__).with_name("simsim.mplstyle")
+
+
+def styled(plot: Callable[P, R]) -> Callable[P, R]:
+    """Run a plotting function under simsim's style sheet (``simsim/simsim.mplstyle``) without
+    touching the caller's global matplotlib settings."""
+
+    @functools.wraps(plot)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with plt.style.context(STYLE):
+            return plot(*args, **kwargs)
+
+    return wrapper
 
 
 def compact_label(value: float, _pos: object = None) -> str:
@@ -58,6 +79,7 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
     return paths
 
 
+@styled
 def plot_result(r: Result, stem: Path) -> list[Path]:
     """Training FLOPs per token by component, annotated with the run's totals."""
     items = [(k, v) for k, v in r.flops_breakdown_gflop_per_token.items() if v > 0]

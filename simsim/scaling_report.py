@@ -16,7 +16,7 @@ import pandas as pd
 from . import scaling as S
 from .api import simulate
 from .output import atomic_write_text
-from .plots import format_log_axis, save_figure
+from .plots import format_log_axis, save_figure, styled
 from .scenario import compose, resolve
 
 HEAD_DIM = 128  # Llama-family head width used for the synthetic dense shapes
@@ -108,6 +108,7 @@ def dense_vs_moe(
     return df
 
 
+@styled
 def plot_saving_curves(stem: Path) -> list[Path]:
     """Compute multiplier C_dense/C_moe against sparsity (total/active) and, for Clark's law,
     against scale (active parameters), per method."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +39,7 @@ CHEAP_AXES = (
     "cluster.node_overhead_w_per_gpu",
     "hardware.price_usd_per_hour",
 )
+PROGRESS_AFTER_S = 2.0  # report progress on stderr once a sweep has run this long
 OUTPUTS = (
     "feasible",
     "flops_per_token",
@@ -129,7 +132,10 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
             "hardware",
         )
     }
-    for combo in combos:
+    t0 = time.perf_counter()
+    for done, combo in enumerate(combos, start=1):
+        if time.perf_counter() - t0 > PROGRESS_AFTER_S:  # progress for long sweeps
+            print(f"\rsimsim sweep: {done}/{len(combos)} layout points", end="", file=sys.stderr)
         sc = _copy(base)
         for a, i in zip(structural, combo, strict=True):
             _set(sc, a, flat[a][i])
@@ -148,6 +154,8 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
         per_combo["mem"].append(np.nan if r.memory_gb_per_gpu is None else r.memory_gb_per_gpu)
         per_combo["model"].append(r.model)
         per_combo["hardware"].append(r.hardware)
+    if time.perf_counter() - t0 > PROGRESS_AFTER_S:
+        print(file=sys.stderr)
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .output import atomic_write_text
-from .plots import format_log_axis, save_figure
+from .plots import format_log_axis, save_figure, styled
 from .validation import METRICS, UNITS, summarize, validate
 
 README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
@@ -95,6 +95,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+@styled
 def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
     """Predicted vs published, log axes, one panel per metric, one marker per hardware family,
     filled = dense, hollow = MoE; the diagonal and a +-25% band."""

@@ -76,4 +76,28 @@ def test_cli_sweep(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((tmp_path / "sweep.csv").open()))
     assert len(rows) == 6
+    import pandas as pd
+
+    parquet = pd.read_parquet(tmp_path / "sweep.parquet")
+    assert len(parquet) == 6 and parquet["gpu_hours"].iloc[0] == pytest.approx(
+        float(rows[0]["gpu_hours"]), rel=1e-5
+    )
     assert {"cluster.n_gpus", "training.tokens", "gpu_hours", "energy_mwh"} <= set(rows[0])
+
+
+def test_report_figures_are_byte_identical(tmp_path: Path):
+    import pandas as pd
+
+    from simsim.figures import plot_model_size
+
+    df = pd.DataFrame({
+        "hardware": ["h100_sxm"] * 4, "kind": ["dense", "dense", "moe", "moe"],
+        "model": list("abcd"), "total_params": [1e10, 1e11, 5e10, 5e11],
+        "active_params": [1e10, 1e11, 1e10, 4e10], "gpu_hours": [1e5, 1e6, 5e4, 3e5],
+        "energy_mwh": [80.0, 800.0, 40.0, 240.0], "cost_usd": [2e5, 2e6, 1e5, 6e5],
+        "feasible": [True] * 4,
+    })  # fmt: skip
+    a = plot_model_size(df, tmp_path / "one")
+    b = plot_model_size(df, tmp_path / "two")
+    for x, y in zip(a, b, strict=True):
+        assert x.read_bytes() == y.read_bytes(), x.name
