@@ -19,7 +19,7 @@ from ._paths import config_dir
 from .api import simulate
 from .errors import ConfigError
 from .output import atomic_write, atomic_write_text, write_result
-from .plots import plot_result
+from .plots import plot_costs, plot_result
 from .report import summary_table
 from .scenario import compose, resolve
 
@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> int:
     atomic_write_text(out_dir / "summary.txt", table + "\n")
     if out["plot"]:
         plot_result(result, out_dir / "flops_breakdown")
+        plot_costs(result, scenario, out_dir / "cost_breakdown")
     if out["print_table"]:
         print(table)
         print(f"written: {paths['json'].parent}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -108,5 +109,43 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
         va="bottom",
         fontsize=8,
         bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+    )
+    return save_figure(fig, stem)
+
+
+@styled
+def plot_costs(r: Result, scenario: dict[str, Any], stem: Path) -> list[Path] | None:
+    """Where the energy, the money and (derived mode) the step time go, as stacked bars."""
+    if not r.feasible or r.gpu_hours is None or r.energy_mwh is None:
+        return None
+    cl, hw = scenario["cluster"], scenario["hardware"]
+    gpu_w = hw["tdp_w"] * cl["gpu_power_fraction"]
+    it = r.gpu_hours / 1e6
+    energy = {
+        "GPUs": it * gpu_w,
+        "rest of node": it * cl["node_overhead_w_per_gpu"],
+        "facility (PUE)": r.energy_mwh - it * (gpu_w + cl["node_overhead_w_per_gpu"]),
+    }
+    panels = [("energy [MWh]", energy), ("cost [USD]", dict(r.cost_breakdown_usd))]
+    if r.step_breakdown_s:
+        step = {k: v for k, v in r.step_breakdown_s.items() if k != "step"}
+        panels.append(("step time [s]", step))
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(7.0, 1.3 * len(panels) + 0.8), layout="constrained"
+    )
+    for ax, (label, parts) in zip(np.atleast_1d(axes), panels, strict=True):
+        left = 0.0
+        for i, (name, value) in enumerate(parts.items()):
+            if value <= 0:
+                continue
+            ax.barh([0], [value], left=left, color=f"C{i}", label=name)
+            left += value
+        ax.set_yticks([])
+        ax.set_xlabel(label)
+        ax.legend(
+            ncols=min(len(parts), 5), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45)
+        )
+    fig.suptitle(
+        f"{r.model} on {r.n_gpus} x {r.hardware}: where energy, money and time go", fontsize=10
     )
     return save_figure(fig, stem)

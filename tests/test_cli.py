@@ -79,7 +79,9 @@ def test_same_config_gives_byte_identical_outputs(tmp_path: Path):
         )
         assert proc.returncode == 0, proc.stderr
         outs.append(out)
-    for name in ("result.json", "result.csv", "flops_breakdown.png", "flops_breakdown.svg"):
+    names = ("result.json", "result.csv", "flops_breakdown.png", "flops_breakdown.svg",
+             "cost_breakdown.png", "cost_breakdown.svg")  # fmt: skip
+    for name in names:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
