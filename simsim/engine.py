@@ -1,11 +1,12 @@
 """Engine: the parallel layout and the memory it needs, evaluated for all candidates at once.
 
-In ``efficiency.mode=fixed`` the step time does not depend on the layout, so a null field of
-``parallel`` is filled with the *least model parallelism that fits in memory*: the smallest
-``tp*pp*cp``, then the lowest ZeRO stage, then the least memory. (The performance-driven search
-of every layout arrives with the derived efficiency model.) Every candidate is one element of a
-numpy array; rejected candidates are counted by reason, and a scenario with no feasible layout is
-reported as infeasible with the commonest reason, never as a number.
+Every combination of the null fields of ``parallel`` is one element of numpy arrays; candidates
+that do not divide the GPUs, get less than one micro-batch, break a schedule's rules or do not fit
+in memory are counted by reason. ``efficiency.mode=derived`` keeps the feasible layout with the
+highest throughput (:mod:`simsim.performance`); ``fixed`` mode, where the step time does not
+depend on the layout, keeps the least model parallelism that fits (smallest ``tp*pp*cp``, then
+the lowest ZeRO stage, then the least memory). A scenario with no feasible layout is reported as
+infeasible with the reason of the first check no candidate passes, never as a number.
 """
 
 from __future__ import annotations
@@ -21,15 +22,9 @@ from .physics import memory as M
 
 GIB = 2.0**30
 
-#: Defaults for null layout fields that fixed mode does not search: no context parallelism,
-#: micro-batch 1 and the 1F1B schedule (Megatron-LM's defaults). ZeRO stages 1-3 are tried.
-
-FIXED_DEFAULTS: dict[str, Any] = {
-    "cp": 1,
-    "micro_batch": 1,
-    "schedule": "1f1b",
-    "virtual_stages": 1,
-}
+#: Defaults for null layout fields that fixed mode does not search: micro-batch 1 and the 1F1B
+#: schedule (Megatron-LM's defaults). ZeRO stages 1-3 are tried; CP only in derived mode.
+FIXED_DEFAULTS: dict[str, Any] = {"micro_batch": 1, "schedule": "1f1b"}
 
 
 @dataclass(frozen=True)

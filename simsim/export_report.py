@@ -37,6 +37,7 @@ from .export_control import (
 )
 from .output import atomic_write_text
 from .plots import format_log_axis, save_figure, styled
+from .report import format_frame
 from .scenario import compose, resolve
 
 HEADLINE_HARDWARE = ["h800_sxm", "h100_sxm", "h20", "a800_80gb", "ascend_910b", "ascend_910c"]
@@ -303,20 +304,6 @@ def write_headline(df: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def format_headline(df: pd.DataFrame) -> str:
-    cols = [
-        "model",
-        "hardware",
-        "precision",
-        "status_2023",
-        "gpu_hours",
-        "days",
-        "energy_mwh",
-        "cost_usd",
-        "extra_gpu_hours_pct",
-        "extra_cost_pct",
-        "layout",
-    ]
-    show = df[cols].copy()
     formats = {
         "gpu_hours": "{:,.0f}",
         "days": "{:.1f}",
@@ -325,9 +312,8 @@ def format_headline(df: pd.DataFrame) -> str:
         "extra_gpu_hours_pct": "{:+.1f}%",
         "extra_cost_pct": "{:+.1f}%",
     }
-    for c, fmt in formats.items():
-        show[c] = [("n/a" if v is None or pd.isna(v) else fmt.format(v)) for v in show[c]]
-    return show.to_string(index=False)
+    columns = ["model", "hardware", "precision", "status_2023", *formats, "layout"]
+    return format_frame(df, formats, columns)
 
 
 def main(argv: list[str] | None = None) -> int:

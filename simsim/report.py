@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .result import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -63,3 +68,14 @@ def summary_table(r: Result) -> str:
         rows.append(("INFEASIBLE", str(r.infeasible_reason)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def format_frame(df: pd.DataFrame, formats: dict[str, str], columns: list[str]) -> str:
+    """``columns`` of ``df`` as aligned text, formatting the ones in ``formats`` (``str.format``
+    patterns); missing values print as ``n/a``."""
+    import pandas as pd
+
+    show = df[columns].copy()
+    for c, fmt in formats.items():
+        show[c] = [("n/a" if v is None or pd.isna(v) else fmt.format(v)) for v in show[c]]
+    return str(show.to_string(index=False))

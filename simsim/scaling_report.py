@@ -17,6 +17,7 @@ from . import scaling as S
 from .api import simulate
 from .output import atomic_write_text
 from .plots import format_log_axis, save_figure, styled
+from .report import format_frame
 from .scenario import compose, resolve
 
 HEAD_DIM = 128  # Llama-family head width used for the synthetic dense shapes
@@ -154,18 +155,6 @@ def write_dense_vs_moe(df: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def format_dense_vs_moe(df: pd.DataFrame) -> str:
-    cols = [
-        "hardware",
-        "method",
-        "total_params",
-        "train_flops",
-        "gpu_hours",
-        "energy_mwh",
-        "cost_usd",
-        "moe_saving_gpu_hours_pct",
-        "moe_saving_energy_mwh_pct",
-    ]
-    show = df[cols].copy()
     formats = {
         "total_params": "{:.3g}",
         "train_flops": "{:.3g}",
@@ -175,6 +164,4 @@ def format_dense_vs_moe(df: pd.DataFrame) -> str:
         "moe_saving_gpu_hours_pct": "{:.0f}%",
         "moe_saving_energy_mwh_pct": "{:.0f}%",
     }
-    for c, fmt in formats.items():
-        show[c] = [("n/a" if v is None or pd.isna(v) else fmt.format(v)) for v in show[c]]
-    return show.to_string(index=False)
+    return format_frame(df, formats, ["hardware", "method", *formats])
