@@ -143,8 +143,10 @@ def step_time(
         (2.0 * shared_p, tokens, shared_p / tp),
         (2.0 * k * e * moe_l, m_expert, routed_p / ep),
     ]
+    # activation traffic of a GEMM class: its input and output, ~2 tensors of width ~2h, 16-bit
+    act_io_bytes = 2.0 * (2.0 * h) * 2.0 * tg * stage
     t_lin = sum(
-        K.gemm_time(f * tg * stage, rows, w * wbytes * stage, 4.0 * h * tg * stage * 2.0,
+        K.gemm_time(f * tg * stage, rows, w * wbytes * stage, act_io_bytes,
                     mc.peak, mc.hbm, mc.eta_max, mc.m_half)
         for f, rows, w in lin
     )  # fmt: skip
@@ -156,6 +158,10 @@ def step_time(
     core = float(A.attention_core_flops(arch, seq_len)) * n_layers
     t_core = K.attention_time(core * tg * stage, mc.peak16, mc.attention_efficiency)
     d_ff = float(np.asarray(arch.d_ff))
+    # element-wise traffic per token-layer, forward, 16-bit elements: two norms (read + write h:
+    # 4h), two residual adds (2 reads + 1 write: 6h), the FFN activation (SwiGLU reads the 2f
+    # FC1 outputs and writes f: 1.5 x f_eff, f_eff = FC1 output width), the MoE permutation
+    # (dispatch reads h and writes k h copies, combine the reverse: 2h + 2kh)
     f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
     moe_perm = (2.0 * h + 2.0 * k * h) * moe_l / n_layers
     elem_bytes = 2.0 * (10.0 * h + 1.5 * f_eff + moe_perm)
@@ -167,7 +173,7 @@ def step_time(
     t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
 
     t_fwd = t_lin + t_head + t_core + t_elem
-    t_bwd = 2.0 * t_fwd
+    t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[recompute]
 
