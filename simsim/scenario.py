@@ -100,13 +100,14 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         of the wrong type (the message names the field).
     """
     schema.register()
+    hydra_overrides, late = _split_late_overrides(overrides)
     # Inside a running Hydra app (the CLI's reports) the global Hydra is taken: set it aside.
     global_hydra = GlobalHydra.instance()
     outer = global_hydra.hydra if global_hydra.is_initialized() else None
     global_hydra.clear()
     try:
         with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
-            cfg = _hydra_compose(config_name=config_name, overrides=list(overrides))
+            cfg = _hydra_compose(config_name=config_name, overrides=hydra_overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _config_error(exc) from None
     finally:
@@ -117,7 +118,34 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
     cfg_dict.pop("hydra", None)
     out = OmegaConf.create(cfg_dict)
     assert isinstance(out, DictConfig)
+    for key, value in late:
+        OmegaConf.update(out, key, value, merge=False)
     return out
+
+
+#: Optional sub-configs that a preset may leave null (a dense model's ``moe``, a GQA model's
+#: ``mla``): OmegaConf cannot merge a dict into such a null node, so simsim sets these overrides
+#: itself after composition; the schema checks them in :func:`resolve`.
+_OPTIONAL_NODES = ("model.moe", "model.mla")
+
+
+def _split_late_overrides(overrides: Sequence[str]) -> tuple[list[str], list[tuple[str, Any]]]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hydra_overrides: list[str] = []
+    late: list[tuple[str, Any]] = []
+    parser = OverridesParser.create()
+    for text in overrides:
+        key = text.lstrip("+~").split("=", 1)[0]
+        if key in _OPTIONAL_NODES and "=" in text and not text.startswith("~"):
+            try:
+                value = parser.parse_override(text.lstrip("+")).value()
+            except HydraException as exc:
+                raise ConfigError(f"{text}: {exc}") from None
+            late.append((key, value))
+        else:
+            hydra_overrides.append(text)
+    return hydra_overrides, late
 
 
 def _apply_hf(model: dict[str, Any]) -> dict[str, Any]:

@@ -131,3 +131,16 @@ def test_cli_reports_error_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "model.moe.top_k=300 must be <= model.moe.n_experts=256" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_moe_fields_can_be_given_to_a_dense_preset():
+    # OmegaConf cannot merge into a null optional node; simsim applies these overrides itself
+    r = simsim.simulate(
+        simsim.compose(
+            ["model=llama3_8b", "model.moe={n_experts: 8, top_k: 2, d_ff_expert: 14336}"]
+        )
+    )
+    assert r.total_params > 40e9
+    assert "model.moe.top_k=8 must be <= model.moe.n_experts=4" in error_of(
+        "model=llama3_8b", "model.moe={n_experts: 4, top_k: 8, d_ff_expert: 14336}"
+    )

@@ -148,3 +148,20 @@ def test_more_bandwidth_or_flops_never_slower(up: float, out: float, flops: floa
     t0 = step_time(a, 4096, "fp8", "selective", base, 2048, lay, sp)["step"]
     t1 = step_time(a, 4096, "fp8", "selective", faster, 2048, lay, sp)["step"]
     assert float(t1[0]) <= float(t0[0]) * (1 + 1e-12)
+
+
+def test_moe_with_one_expert_matches_its_dense_twin():
+    # A 1-expert, top-1 MoE whose expert is the dense FFN does the dense model's work plus a
+    # router GEMM and the token permutation: within 3% in derived mode, identical in FLOPs.
+    # (With TP > 1 the expert GEMMs see only this GPU's tokens, as Megatron's expert-TP=1
+    # MoE layer does, so the twins differ by the smaller GEMMs too.)
+    common = ["hardware=h100_sxm", "cluster.n_gpus=64", "training.global_batch_tokens=4194304",
+              "parallel.tp=1", "parallel.pp=1", "parallel.zero_stage=1", "parallel.micro_batch=1",
+              "parallel.schedule=1f1b"]  # fmt: skip
+    dense = _derived("model=llama3_8b", *common)
+    moe = _derived(
+        "model=llama3_8b", "model.moe={n_experts: 1, top_k: 1, d_ff_expert: 14336}", *common
+    )
+    assert moe.flops_per_token == pytest.approx(dense.flops_per_token, rel=0.001)
+    assert moe.tokens_per_s == pytest.approx(dense.tokens_per_s, rel=0.03)
+    assert moe.tokens_per_s <= dense.tokens_per_s
