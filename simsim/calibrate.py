@@ -18,6 +18,7 @@ import numpy as np
 # The calibration set: MegaScale's Megatron-LM baseline (NSDI'24 Table 2, 8 rows of GPT-3 175B
 # on 256-12,288 Ampere GPUs): an open-source framework at a published layout. Every other run of
 # the reference set is held out.
+from .report import Progress
 from .validation import CALIBRATION_RUNS, validate
 
 
@@ -27,7 +28,9 @@ def fit(
 ) -> tuple[float, float]:
     """Grid-search ``software_efficiency``; return the best value and its median |log error|."""
     best = (np.inf, float("nan"))
-    for value in grid:
+    progress = Progress(len(grid), "simsim-calibrate: grid points")
+    for done, value in enumerate(grid, start=1):
+        progress.update(done)
         df = validate(
             run=runs,
             metric=["mfu", "tflops_per_gpu", "step_time_s"],
@@ -38,6 +41,7 @@ def fit(
             continue
         err = float(np.median(np.abs(np.log(df["predicted"] / df["published"]))))
         best = min(best, (err, float(value)))
+    progress.close()
     return best[1], best[0]
 
 

@@ -79,3 +79,28 @@ def format_frame(df: pd.DataFrame, formats: dict[str, str], columns: list[str]) 
     for c, fmt in formats.items():
         show[c] = [("n/a" if v is None or pd.isna(v) else fmt.format(v)) for v in show[c]]
     return str(show.to_string(index=False))
+
+
+class Progress:
+    """Progress on stderr for loops that run longer than ``after_s`` seconds (quiet before)."""
+
+    def __init__(self, total: int, label: str, after_s: float = 2.0):
+        import time
+
+        self.total, self.label, self.after_s = total, label, after_s
+        self.t0 = time.perf_counter()
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        import sys
+        import time
+
+        if time.perf_counter() - self.t0 > self.after_s:
+            print(f"\r{self.label}: {done}/{self.total}", end="", file=sys.stderr, flush=True)
+            self.shown = True
+
+    def close(self) -> None:
+        import sys
+
+        if self.shown:
+            print(file=sys.stderr)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +24,7 @@ from omegaconf import DictConfig
 from . import accounting as acc
 from .api import simulate
 from .errors import ConfigError
+from .report import Progress
 from .scenario import resolve
 
 #: Axes applied vectorized after the structural simulations (everything else is structural).
@@ -132,10 +131,9 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
             "hardware",
         )
     }
-    t0 = time.perf_counter()
+    progress = Progress(len(combos), "simsim sweep: layout points", PROGRESS_AFTER_S)
     for done, combo in enumerate(combos, start=1):
-        if time.perf_counter() - t0 > PROGRESS_AFTER_S:  # progress for long sweeps
-            print(f"\rsimsim sweep: {done}/{len(combos)} layout points", end="", file=sys.stderr)
+        progress.update(done)
         sc = _copy(base)
         for a, i in zip(structural, combo, strict=True):
             _set(sc, a, flat[a][i])
@@ -154,8 +152,7 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
         per_combo["mem"].append(np.nan if r.memory_gb_per_gpu is None else r.memory_gb_per_gpu)
         per_combo["model"].append(r.model)
         per_combo["hardware"].append(r.hardware)
-    if time.perf_counter() - t0 > PROGRESS_AFTER_S:
-        print(file=sys.stderr)
+    progress.close()
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:

@@ -28,6 +28,7 @@ import yaml
 from . import accounting as acc
 from .api import simulate
 from .physics import architecture as A
+from .report import Progress
 from .result import Result
 from .scenario import arch_from_model, compose, resolve
 
@@ -147,7 +148,10 @@ def validate(
             raise ValueError(f"metric={m!r}: expected one of {', '.join(METRICS)}")
     defaults = resolve(compose([]))["cluster"]
     rows = []
-    for entry in load_reference():
+    entries = load_reference()
+    progress = Progress(len(entries), "simsim-validate: runs")
+    for done, entry in enumerate(entries, start=1):
+        progress.update(done)
         if not _matches(entry, run):
             continue
         ov = (*entry.get("scenario", ()), f"efficiency.mode={mode}", *overrides)
@@ -184,6 +188,7 @@ def validate(
                     "scope": spec.get("scope", ""), "source": entry["source"], "note": note,
                 }
             )  # fmt: skip
+    progress.close()
     df = pd.DataFrame(rows, columns=COLUMNS)
     if not include_derived:
         df = df[df["headline"]]

@@ -135,3 +135,13 @@ def test_readme_section_is_the_commands_output(table: pd.DataFrame):
     text = (REPO / "README.md").read_text()
     section = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
     assert section == summary_markdown(summarize(table))
+
+
+def test_calibration_reproduces_the_configured_constant():
+    # configs/config.yaml: software_efficiency 0.73, fitted by simsim-calibrate on the
+    # megascale-mlm-* rows (median |log error| 3.0%). A coarse grid around it must pick it.
+    from simsim.calibrate import fit
+
+    value, err = fit(grid=(0.60, 0.73, 0.86))
+    assert value == 0.73
+    assert err < 0.04
