@@ -39,19 +39,6 @@ CHEAP_AXES = (
     "hardware.price_usd_per_hour",
 )
 PROGRESS_AFTER_S = 2.0  # report progress on stderr once a sweep has run this long
-OUTPUTS = (
-    "feasible",
-    "flops_per_token",
-    "train_flops",
-    "mfu",
-    "tokens_per_s",
-    "gpu_hours",
-    "wall_clock_days",
-    "energy_mwh",
-    "cost_usd",
-    "co2_tonnes",
-    "memory_gb_per_gpu",
-)
 
 
 def flatten_axes(axes: Mapping[str, Any], prefix: str = "") -> dict[str, list[Any]]:
