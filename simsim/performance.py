@@ -75,8 +75,8 @@ def machine(sc: dict[str, Any]) -> Machine:
         out_bw=hw["scale_out_gbps"] * 1e9 * ce,
         up_domain=hw["scale_up_domain"],
         gpus_per_node=hw["gpus_per_node"],
-        eta_max=eff["gemm_eta_max"][prec] * eff["software_efficiency"],
-        eta_max16=eff["gemm_eta_max"]["bf16"] * eff["software_efficiency"],
+        eta_max=_mamf(hw, eff, prec) * eff["software_efficiency"],
+        eta_max16=_mamf(hw, eff, "bf16") * eff["software_efficiency"],
         m_half=eff["gemm_m_half"],
         attention_efficiency=eff["attention_efficiency"] * eff["software_efficiency"],
         up_latency=eff["scale_up_latency_us"] * 1e-6,
@@ -84,6 +84,13 @@ def machine(sc: dict[str, Any]) -> Machine:
         tp_overlap=eff["tp_overlap"],
         comm_sm_fraction=eff["dualpipe_comm_sm_fraction"],
     )
+
+
+def _mamf(hw: dict[str, Any], eff: dict[str, Any], precision: str) -> float:
+    """The chip's measured max achievable matmul fraction for ``precision`` (hardware preset
+    ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max``."""
+    measured = (hw.get("mamf_fraction") or {}).get(precision)
+    return float(measured if measured is not None else eff["gemm_eta_max"][precision])
 
 
 def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:

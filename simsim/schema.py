@@ -99,6 +99,8 @@ class HardwareConfig:
     gpus_per_node: int = 8
     tdp_w: float = MISSING
     die_mm2: float | None = None
+    # measured max achievable matmul / dense peak per precision (MAMF); null = efficiency default
+    mamf_fraction: dict[str, float] = field(default_factory=dict)
     price_usd_per_hour: float | None = None  # rental, USD per GPU-hour
     purchase_usd: float | None = None  # purchase price per GPU
     source: str = MISSING
