@@ -165,3 +165,35 @@ def test_moe_with_one_expert_matches_its_dense_twin():
     assert moe.flops_per_token == pytest.approx(dense.flops_per_token, rel=0.001)
     assert moe.tokens_per_s == pytest.approx(dense.tokens_per_s, rel=0.03)
     assert moe.tokens_per_s <= dense.tokens_per_s
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    model=st.sampled_from(
+        ["llama3_8b", "mixtral_8x7b", "deepseek_v2_lite", "qwen2_72b", "gpt3_175b"]
+    ),
+    hardware=st.sampled_from(["h100_sxm", "h800_sxm", "h20", "a100_80gb", "ascend_910b", "mi300x"]),
+    n_gpus=st.sampled_from([8, 64, 96, 512, 2048]),
+    seq=st.sampled_from([2048, 4096, 32768]),
+    mode=st.sampled_from(["fixed", "derived"]),
+)
+def test_outputs_are_finite_or_flagged_infeasible(model, hardware, n_gpus, seq, mode):
+    r = simsim.simulate(
+        simsim.compose(
+            [
+                f"model={model}",
+                f"hardware={hardware}",
+                f"cluster.n_gpus={n_gpus}",
+                f"training.seq_len={seq}",
+                "training.global_batch_tokens=16777216",
+                f"efficiency.mode={mode}",
+            ]
+        )
+    )
+    numbers = (r.gpu_hours, r.wall_clock_days, r.energy_mwh, r.co2_tonnes, r.tokens_per_s, r.mfu)
+    if r.feasible:
+        assert all(x is not None and np.isfinite(x) and x > 0 for x in numbers)
+        assert 0 < r.mfu <= 1
+    else:
+        assert r.infeasible_reason and all(x is None for x in numbers)
+    assert np.isfinite(r.flops_per_token) and r.flops_per_token > 0
