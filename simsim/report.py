@@ -64,6 +64,24 @@ def summary_table(r: Result) -> str:
         ("cost", f"${_num(r.cost_usd, ',.0f')} ({r.cost_basis})"),
         ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e"),
     ]
+    b = r.step_breakdown_s
+    if b:
+        parts = ", ".join(
+            f"{k} {v:.3g} s ({100 * v / b['step']:.0f}%)"
+            for k, v in b.items()
+            if k != "step" and v > 0.001 * b["step"]
+        )
+        rows.append(("step breakdown", f"{b['step']:.3g} s = {parts}"))
+    for i, alt in enumerate(r.alternative_layouts[:3] if b else []):
+        desc = ", ".join(
+            f"{k}={alt[k]}" for k in ("tp", "pp", "ep", "cp", "zero_stage", "schedule")
+        )
+        rows.append(
+            ("runner-up" if i == 0 else "", f"{desc}: {alt.get('step_time_s', 0):.3g} s/step")
+        )
+    if r.layouts_rejected:
+        rejected = "; ".join(f"{n} {why}" for why, n in r.layouts_rejected.items())
+        rows.append(("layouts rejected", rejected))
     if not r.feasible:
         rows.append(("INFEASIBLE", str(r.infeasible_reason)))
     width = max(len(k) for k, _ in rows)

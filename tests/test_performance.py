@@ -197,3 +197,13 @@ def test_outputs_are_finite_or_flagged_infeasible(model, hardware, n_gpus, seq, 
     else:
         assert r.infeasible_reason and all(x is None for x in numbers)
     assert np.isfinite(r.flops_per_token) and r.flops_per_token > 0
+
+
+def test_summary_shows_breakdown_runners_up_and_rejections():
+    r = _derived(
+        "model=deepseek_v3", "training.precision=fp8", "training.global_batch_tokens=62914560"
+    )
+    text = simsim.report.summary_table(r)
+    assert "step breakdown" in text and "compute" in text
+    assert "runner-up" in text and "s/step" in text
+    assert "layouts rejected" in text and "does not fit in usable HBM" in text
