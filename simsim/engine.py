@@ -50,6 +50,9 @@ def _powers_of_two(limit: int) -> list[int]:
 #: Context parallelism is searched only for sequences at least this long (below it the ring
 #: exchange cannot hide behind attention; Llama 3 used CP only for its 128K stages).
 CP_MIN_SEQ = 16384
+TP_CAP = 64  # search range: tensor parallelism beyond 64 ways is not used (NVL72 domains: 72)
+#: Search ranges (choices, not measured constants): micro-batches of 1-4 sequences, the three
+#: ZeRO stages, every schedule, 2-8 virtual stages; TP at most the scale-up domain, capped at 64.
 SEARCH: dict[str, list[Any]] = {
     "micro_batch": [1, 2, 4],
     "zero_stage": [1, 2, 3],
@@ -66,7 +69,7 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
     derived = sc["efficiency"]["mode"] == "derived"
     moe = model.get("moe")
     seq = sc["training"]["seq_len"]
-    tp_max = min(hw["scale_up_domain"], 64, model["n_heads"])
+    tp_max = min(hw["scale_up_domain"], TP_CAP, model["n_heads"])
     if not derived:
         tp_max = min(tp_max, hw["gpus_per_node"])
     searched: dict[str, list[Any]] = {

@@ -65,7 +65,8 @@ LAWS = {
     ),
 }
 DEFAULT_LAW = "besiroglu2024"
-#: Chinchilla's fitted range: ~70M to 16B parameters, 5e17 to 5e23 FLOPs [H22].
+#: Budgets the Chinchilla fits saw [H22]: from ~5e17 FLOPs up to Chinchilla itself (5.76e23),
+#: rounded up to 6e23; beyond it the allocation is flagged as extrapolated.
 FITTED_FLOPS = (5e17, 6e23)
 
 
@@ -157,7 +158,8 @@ def budget_flops(
 # --- MoE -> dense ------------------------------------------------------------------------------
 
 CLARK_SBASE = {"a": -0.082, "b": -0.108, "c": 0.009, "d": 1.104, "e_start": 1.847, "e_max": 314.5}
-#: Clark et al. fitted dense models up to 1.3B parameters and up to 512 experts.
+#: Clark et al.'s largest dense base model (1.3B) and expert count (512) [recalled from the
+#: paper, not re-read here; formulas.md §4.3 only confirms the fixed 130B tokens].
 CLARK_FITTED = {"n_max": 1.3e9, "e_max": 512}
 #: Efficiency leverage EL = (N_total/N_active)^gamma; gamma fitted on the DeepSeekMoE-16B vs
 #: DeepSeek-7B anchor (EL = 1/0.405 at A = 2.8/16.4, non-embedding: gamma = 0.51; formulas.md
