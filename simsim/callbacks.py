@@ -5,7 +5,6 @@ nobody globs output folders by hand."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .output import atomic_write_text
+from .output import write_csv
 from .plots import plt, save_figure, styled
 
 
@@ -72,9 +71,7 @@ class MergeResults(Callback):
         df = merge_sweep(sweep_dir)
         if df.empty:
             return
-        buf = io.StringIO()
-        df.to_csv(buf, index=False, lineterminator="\n")
-        atomic_write_text(sweep_dir / "merged.csv", buf.getvalue())
+        write_csv(df, sweep_dir / "merged.csv")
         if "gpu_hours" in df:
             plot_comparison(df, sweep_dir / "comparison")
         print(f"merged {len(df)} jobs: {sweep_dir / 'merged.csv'}")

@@ -18,7 +18,7 @@ from . import schema
 from ._paths import config_dir
 from .api import simulate
 from .errors import ConfigError
-from .output import atomic_write, atomic_write_text, write_result
+from .output import atomic_write, atomic_write_text, write_csv, write_result
 from .plots import plot_costs, plot_result
 from .report import summary_table
 from .scenario import compose, resolve
@@ -80,10 +80,7 @@ def _sweep(scenario: dict, out_dir: Path) -> int:
     t0 = time.perf_counter()
     df = sweep(scenario, scenario["sweep"]["axes"])
     dt = time.perf_counter() - t0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        out_dir / "sweep.csv", df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-    )
+    write_csv(df, out_dir / "sweep.csv")
     atomic_write(out_dir / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
     print(df.head(20).to_string(index=False))
     print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'} and sweep.parquet")

@@ -190,24 +190,37 @@ def compliant_variant(parent: str | dict[str, Any], rule: str = "2023-10") -> di
         return spec
     if rule == "2022-10":
         line = rules()[rule]["clauses"][0]["any_of"][0]["io"][0]
-        if spec.get("pcie_gbps") is None:
-            raise ValueError(
-                f"hardware {spec.get('name')!r}: pcie_gbps unknown, cannot size the I/O cut"
-            )
-        other = spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0)
-        new_up = math.floor(line / 2.0 - other - 1e-9)
+        new_up = max_scale_up_under_io(spec, line)
         if new_up <= 0:
             raise ValueError(f"{spec.get('name')}: host I/O alone reaches the {line} GB/s line")
         spec["cut"] = f"scale_up_gbps {spec['scale_up_gbps']:g} -> {new_up:g} GB/s per direction"
-        spec["scale_up_gbps"] = float(new_up)
+        spec["scale_up_gbps"] = new_up
     else:
         factor = _largest_uncontrolled_scale(spec, rule)
-        old = spec["peak_tflops"]
-        spec["peak_tflops"] = {p: (v * factor if v else v) for p, v in old.items()}
+        spec = with_compute_scaled(spec, factor)
         spec["cut"] = f"dense tensor peaks x {factor:.4f} ({100 * (1 - factor):.1f}% cut)"
     spec["name"] = f"{spec['name']}_compliant_{rule}"
     spec["classification"] = classify(spec, rule)
     return spec
+
+
+def with_compute_scaled(spec: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A copy of ``spec`` with every dense tensor peak multiplied by ``factor`` (an H20-style cut:
+    same memory and links, less compute)."""
+    out = copy.deepcopy(spec)
+    out["peak_tflops"] = {p: (v * factor if v else v) for p, v in spec["peak_tflops"].items()}
+    return out
+
+
+def max_scale_up_under_io(spec: dict[str, Any], io_line: float) -> float:
+    """Largest whole GB/s per direction of scale-up bandwidth that keeps the bidirectional I/O
+    sum (scale-up + host PCIe + on-die NICs) under ``io_line`` [GB/s] (an A800/H800-style cut)."""
+    if spec.get("pcie_gbps") is None:
+        raise ValueError(
+            f"hardware {spec.get('name')!r}: pcie_gbps unknown, cannot size the I/O cut"
+        )
+    other = spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0)
+    return float(math.floor(io_line / 2.0 - other - 1e-9))
 
 
 def _largest_uncontrolled_scale(spec: dict[str, Any], rule: str) -> float:
@@ -216,10 +229,7 @@ def _largest_uncontrolled_scale(spec: dict[str, Any], rule: str) -> float:
     lo, hi = 0.0, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2.0
-        trial = dict(
-            spec, peak_tflops={p: (v * mid if v else v) for p, v in spec["peak_tflops"].items()}
-        )
-        if classify(trial, rule).controlled is False:
+        if classify(with_compute_scaled(spec, mid), rule).controlled is False:
             lo = mid
         else:
             hi = mid

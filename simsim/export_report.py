@@ -13,7 +13,6 @@ because the export cuts removed bandwidth, not FLOP/s.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,11 @@ from .export_control import (
     classify,
     compliant_variant,
     hardware_spec,
+    max_scale_up_under_io,
     total_processing_performance,
+    with_compute_scaled,
 )
-from .output import atomic_write_text
+from .output import write_csv
 from .plots import format_log_axis, save_figure, styled
 from .report import format_frame
 from .scenario import compose, resolve
@@ -135,6 +136,14 @@ def headline(
     return df
 
 
+def _variant_rows(
+    model: str, variants: list[tuple[dict[str, Any], dict[str, Any]]], overrides: tuple[str, ...]
+) -> pd.DataFrame:
+    """Simulate ``model`` on each (extra columns, hardware variant) pair; one row each."""
+    rows = [{**extra, **_row(model, v, scenario_for(model, v, overrides))} for extra, v in variants]
+    return pd.DataFrame(rows)
+
+
 def tpp_sweep(
     model: str,
     parent: str = "h100_sxm",
@@ -147,17 +156,12 @@ def tpp_sweep(
     spec = hardware_spec(parent)
     tpp, _ = total_processing_performance(spec["peak_tflops"])
     xs = thresholds or [600, 1200, 1600, 2400, 3200, 4800, 8000, 12000, tpp + 1]
-    rows = []
+    variants = []
     for x in xs:
         factor = min(1.0, (x - 1e-6) / tpp)
-        variant = copy.deepcopy(spec)
-        variant["peak_tflops"] = {
-            p: (v * factor if v else v) for p, v in spec["peak_tflops"].items()
-        }
-        variant["name"] = f"{parent}@tpp<{x:g}"
-        row = _row(model, variant, scenario_for(model, variant, overrides))
-        rows.append({"tpp_threshold": x, "compute_fraction": factor, **row})
-    return pd.DataFrame(rows)
+        variant = dict(with_compute_scaled(spec, factor), name=f"{parent}@tpp<{x:g}")
+        variants.append(({"tpp_threshold": x, "compute_fraction": factor}, variant))
+    return _variant_rows(model, variants, overrides)
 
 
 def io_sweep(
@@ -167,20 +171,18 @@ def io_sweep(
     overrides: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Like :func:`tpp_sweep` for the 2022-style I/O line: scale-up bandwidth is cut so that
-    the bidirectional I/O sum stays under each threshold [GB/s]."""
+    the bidirectional I/O sum stays under each threshold [GB/s], as A800 and H800 did."""
     spec = hardware_spec(parent)
-    other = 2.0 * (spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0))
-    xs = thresholds or [300, 400, 500, 600, 800, 1000, 2.0 * spec["scale_up_gbps"] + other + 1]
-    rows = []
+    full_io = 2.0 * (
+        spec["scale_up_gbps"] + spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0)
+    )
+    xs = thresholds or [300, 400, 500, 600, 800, 1000, full_io + 1]
+    variants = []
     for x in xs:
-        variant = copy.deepcopy(spec)
-        variant["scale_up_gbps"] = float(
-            max(min(spec["scale_up_gbps"], (x - other) / 2.0 - 1.0), 1.0)
-        )
-        variant["name"] = f"{parent}@io<{x:g}"
-        row = _row(model, variant, scenario_for(model, variant, overrides))
-        rows.append({"io_threshold_gbps": x, "scale_up_gbps": variant["scale_up_gbps"], **row})
-    return pd.DataFrame(rows)
+        up = max(min(spec["scale_up_gbps"], max_scale_up_under_io(spec, x)), 1.0)
+        variant = dict(spec, scale_up_gbps=up, name=f"{parent}@io<{x:g}")
+        variants.append(({"io_threshold_gbps": x, "scale_up_gbps": up}, variant))
+    return _variant_rows(model, variants, overrides)
 
 
 def equivalent_gpus(
@@ -295,12 +297,7 @@ def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
 
 
 def write_headline(df: pd.DataFrame, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        out / "export_controls.csv",
-        df.to_csv(index=False, float_format="%.6g", lineterminator="\n"),
-    )
-    return [out / "export_controls.csv", *plot_headline(df, out / "export_controls")]
+    return [write_csv(df, out / "export_controls.csv"), *plot_headline(df, out / "export_controls")]
 
 
 def format_headline(df: pd.DataFrame) -> str:
@@ -355,10 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         x = "tpp_threshold" if args.sweep_tpp else "io_threshold_gbps"
         xlabel = "TPP line (controlled at or above)" if args.sweep_tpp else "I/O line [GB/s]"
         stem = args.out / f"{name}_{args.model}"
-        args.out.mkdir(parents=True, exist_ok=True)
-        csv = df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-        atomic_write_text(stem.with_suffix(".csv"), csv)
-        paths = [stem.with_suffix(".csv"), *plot_sweep(df, x, xlabel, stem)]
+        paths = [write_csv(df, stem.with_suffix(".csv")), *plot_sweep(df, x, xlabel, stem)]
         print(f"written: {', '.join(map(str, paths))}")
         return 0
     rows = classification_table(args.hardware)

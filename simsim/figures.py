@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .api import simulate
-from .output import atomic_write_text
+from .output import write_csv
 from .plots import format_log_axis, plt, save_figure, styled
 from .scenario import compose
 
@@ -99,10 +99,7 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     out = Path((argv or sys.argv[1:] or ["results/model_size"])[0])
     df = model_size_table()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        out / "model_size.csv", df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
-    )
+    write_csv(df, out / "model_size.csv")
     paths = plot_model_size(df, out / "model_size")
     print(f"written: {out / 'model_size.csv'}, {', '.join(map(str, paths))}")
     ok = df["feasible"].to_numpy()

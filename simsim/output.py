@@ -36,6 +36,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, write)
 
 
+def write_csv(df: Any, path: Path) -> Path:
+    """A pandas table as CSV, atomically: no index, 6 significant digits, ``\n`` line ends (the
+    same table gives the same bytes on every platform). Returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    return path
+
+
 def result_document(result: Result, scenario: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
 

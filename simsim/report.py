@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import TYPE_CHECKING
 
 from .result import Result
@@ -103,22 +105,15 @@ class Progress:
     """Progress on stderr for loops that run longer than ``after_s`` seconds (quiet before)."""
 
     def __init__(self, total: int, label: str, after_s: float = 2.0):
-        import time
-
         self.total, self.label, self.after_s = total, label, after_s
         self.t0 = time.perf_counter()
         self.shown = False
 
     def update(self, done: int) -> None:
-        import sys
-        import time
-
         if time.perf_counter() - self.t0 > self.after_s:
             print(f"\r{self.label}: {done}/{self.total}", end="", file=sys.stderr, flush=True)
             self.shown = True
 
     def close(self) -> None:
-        import sys
-
         if self.shown:
             print(file=sys.stderr)

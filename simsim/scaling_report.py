@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import scaling as S
 from .api import simulate
-from .output import atomic_write_text
+from .output import write_csv
 from .plots import format_log_axis, save_figure, styled
 from .report import format_frame
 from .scenario import compose, resolve
@@ -148,10 +148,7 @@ def plot_saving_curves(stem: Path) -> list[Path]:
 
 
 def write_dense_vs_moe(df: pd.DataFrame, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "dense_vs_moe.csv"
-    atomic_write_text(path, df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    return [path, *plot_saving_curves(out / "moe_multiplier")]
+    return [write_csv(df, out / "dense_vs_moe.csv"), *plot_saving_curves(out / "moe_multiplier")]
 
 
 def format_dense_vs_moe(df: pd.DataFrame) -> str:

@@ -121,7 +121,7 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
     progress = Progress(len(combos), "simsim sweep: layout points", PROGRESS_AFTER_S)
     for done, combo in enumerate(combos, start=1):
         progress.update(done)
-        sc = _copy(base)
+        sc = copy.deepcopy(base)
         for a, i in zip(structural, combo, strict=True):
             _set(sc, a, flat[a][i])
         r = simulate(sc)
@@ -204,7 +204,3 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
         memory_gb_per_gpu=col["mem"].astype(float),
     )
     return pd.DataFrame(out)
-
-
-def _copy(sc: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(sc)

@@ -9,7 +9,6 @@ simsim-validate --update-readme README.md   # rewrite the "How accurate" section
 from __future__ import annotations
 
 import argparse
-import io
 import re
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .output import atomic_write_text
+from .output import atomic_write_text, write_csv
 from .plots import format_log_axis, save_figure, styled
 from .validation import METRICS, UNITS, summarize, validate
 
@@ -139,9 +138,7 @@ def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
 def write_outputs(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
     paths = [out / "validation.csv", out / "summary.csv", out / "summary.md"]
     for frame, path in ((df, paths[0]), (summary, paths[1])):
-        buf = io.StringIO()
-        frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
-        atomic_write_text(path, buf.getvalue())
+        write_csv(frame, path)
     atomic_write_text(paths[2], summary_markdown(summary) + "\n")
     if len(df.dropna(subset=["predicted"])):
         paths += parity_plot(df, out / "parity")
