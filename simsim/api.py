@@ -133,6 +133,7 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         train_tokens=float(tr["tokens"]),
         seq_len=int(tr["seq_len"]),
         efficiency_mode=str(sc["efficiency"]["mode"]),
+        software=str(sc["software"]["name"]),
         total_params=float(params["total"]),
         active_params=float(params["active"]),
         total_params_with_mtp=float(params["total_with_mtp"]),

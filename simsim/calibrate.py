@@ -1,11 +1,12 @@
 """``simsim-calibrate``: fit the derived model's global constants on part of the reference set.
 
-The derived step-time model has one constant that no datasheet or paper gives:
-``software_efficiency``, the fraction of best-case kernel speed (MAMF for GEMMs, FlashAttention's
-published rate for attention) that a training framework achieves end to end. It is fitted here,
-by grid search minimising the median absolute log error, on the *calibration runs* only;
-``simsim-validate --mode derived`` judges the result on every other run. The fitted value goes
-into ``configs/config.yaml`` with the command that produced it.
+The derived step-time model has one constant per software stack that no datasheet or paper
+gives: ``software.kernel_efficiency``, the fraction of best-case kernel speed (MAMF for GEMMs,
+FlashAttention's published rate for attention) the stack achieves end to end. It is fitted here,
+by grid search minimising the median absolute log error, on that stack's *calibration runs* only
+(:data:`simsim.validation.CALIBRATION_RUNS`); ``simsim-validate --mode derived`` judges the result
+on every other run. The fitted value goes into ``configs/software/<stack>.yaml`` with the command
+that produced it.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import sys
 
 import numpy as np
 
-# The calibration set: MegaScale's Megatron-LM baseline (NSDI'24 Table 2, 8 rows of GPT-3 175B
-# on 256-12,288 Ampere GPUs): an open-source framework at a published layout. Every other run of
-# the reference set is held out.
 from .report import Progress
 from .validation import CALIBRATION_RUNS, validate
 
 
 def fit(
-    runs: str = CALIBRATION_RUNS,
+    software: str = "megatron_lm",
+    runs: str | None = None,
     grid: tuple[float, ...] = tuple(np.round(np.arange(0.40, 1.001, 0.01), 2)),
 ) -> tuple[float, float]:
-    """Grid-search ``software_efficiency``; return the best value and its median |log error|."""
+    """Grid-search ``software.kernel_efficiency`` of ``software`` on ``runs`` (default: the
+    stack's calibration runs); return the best value and its median |log error|."""
+    runs = runs or CALIBRATION_RUNS[software]
     best = (np.inf, float("nan"))
     progress = Progress(len(grid), "simsim-calibrate: grid points")
     for done, value in enumerate(grid, start=1):
@@ -35,7 +36,7 @@ def fit(
             run=runs,
             metric=["mfu", "tflops_per_gpu", "step_time_s"],
             mode="derived",
-            overrides=(f"efficiency.software_efficiency={value}",),
+            overrides=(f"software.kernel_efficiency={value}",),
         ).dropna(subset=["predicted"])
         if df.empty:
             continue
@@ -47,14 +48,20 @@ def fit(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="simsim-calibrate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", default=CALIBRATION_RUNS, help="calibration runs (glob or regex)")
+    ap.add_argument(
+        "--software", default="megatron_lm", choices=sorted(CALIBRATION_RUNS), help="stack to fit"
+    )
+    ap.add_argument(
+        "--runs", default=None, help="calibration runs, glob or regex (default: the stack's)"
+    )
     args = ap.parse_args(argv)
-    value, err = fit(args.runs)
+    runs = args.runs or CALIBRATION_RUNS[args.software]
+    value, err = fit(args.software, runs)
     if np.isnan(value):
         print("simsim-calibrate: no calibration run has a prediction", file=sys.stderr)
         return 1
-    print(f"calibration runs: {args.runs}")
-    print(f"efficiency.software_efficiency: {value}")
+    print(f"calibration runs: {runs}")
+    print(f"software={args.software} kernel_efficiency: {value}")
     print(f"median |log error| on the calibration runs: {err:.3f} ({100 * (np.exp(err) - 1):.1f}%)")
     return 0
 

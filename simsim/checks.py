@@ -202,6 +202,39 @@ def _check_parallel(c: _Checker) -> None:
         )
 
 
+def _check_software(c: _Checker) -> None:
+    """The software stack's fractions, and a fixed schedule or ZeRO stage the stack offers."""
+    c.check("software.kernel_efficiency", lambda v: 0 < v <= 1, "must be in (0, 1]")
+    for f in ("tp_overlap", "pp_overlap", "dp_overlap"):
+        c.check(f"software.{f}", lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    sw = c.cfg.get("software") or {}
+    schedules, stages = list(sw.get("schedules") or []), list(sw.get("zero_stages") or [])
+    for i, s in enumerate(schedules):
+        if s not in SCHEDULES:
+            c.fail(f"software.schedules[{i}]", s, f"must be one of {', '.join(SCHEDULES)}")
+    for i, z in enumerate(stages):
+        if z not in (0, 1, 2, 3):
+            c.fail(f"software.zero_stages[{i}]", z, "must be one of 0, 1, 2, 3")
+    if not schedules:
+        c.fail("software.schedules", schedules, f"must list at least one of {', '.join(SCHEDULES)}")
+    if not stages:
+        c.fail("software.zero_stages", stages, "must list at least one of 0, 1, 2, 3")
+    p, name = c.cfg["parallel"], sw.get("name")
+    if schedules and p.get("schedule") is not None and p["schedule"] not in schedules:
+        c.fail(
+            "parallel.schedule",
+            p["schedule"],
+            f"is not offered by software={name} (allowed: {', '.join(schedules)}); "
+            "choose another software preset or schedule",
+        )
+    if stages and p.get("zero_stage") is not None and p["zero_stage"] not in stages:
+        c.fail(
+            "parallel.zero_stage",
+            p["zero_stage"],
+            f"is not offered by software={name} (allowed: {', '.join(map(str, stages))})",
+        )
+
+
 def _check_report(c: _Checker) -> None:
     from .scenario import available_presets
 
@@ -242,6 +275,7 @@ def validate(cfg: dict[str, Any]) -> None:
     _check_training_cluster(c)
     _check_parallel(c)
     _check_efficiency(c)
+    _check_software(c)
     _check_report(c)
     if c.problems:
         raise ConfigError(c.problems)

@@ -51,14 +51,18 @@ def _powers_of_two(limit: int) -> list[int]:
 #: exchange cannot hide behind attention; Llama 3 used CP only for its 128K stages).
 CP_MIN_SEQ = 16384
 TP_CAP = 64  # search range: tensor parallelism beyond 64 ways is not used (NVL72 domains: 72)
-#: Search ranges (choices, not measured constants): micro-batches of 1-4 sequences, the three
-#: ZeRO stages, every schedule, 2-8 virtual stages; TP at most the scale-up domain, capped at 64.
+#: Search ranges (choices, not measured constants): micro-batches of 1-4 sequences, 2-8 virtual
+#: stages; TP at most the scale-up domain, capped at 64. Schedules and ZeRO stages are those the
+#: software stack offers (``software.schedules``, ``software.zero_stages``).
 SEARCH: dict[str, list[Any]] = {
     "micro_batch": [1, 2, 4],
-    "zero_stage": [1, 2, 3],
-    "schedule": list(M.SCHEDULE_CODES),
     "virtual_stages": [2, 4, 8],  # interleaved only
 }
+
+
+def _fixed_schedule(offered: list[str]) -> str:
+    """Fixed mode's schedule: 1F1B if the stack offers it, else the stack's first."""
+    return FIXED_DEFAULTS["schedule"] if FIXED_DEFAULTS["schedule"] in offered else offered[0]
 
 
 def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
@@ -69,6 +73,7 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
     derived = sc["efficiency"]["mode"] == "derived"
     moe = model.get("moe")
     seq = sc["training"]["seq_len"]
+    schedules = sc["software"]["schedules"]
     tp_max = min(hw["scale_up_domain"], TP_CAP, model["n_heads"])
     if not derived:
         tp_max = min(tp_max, hw["gpus_per_node"])
@@ -79,9 +84,9 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
         "ep": [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0]
         if moe
         else [1],
-        "zero_stage": SEARCH["zero_stage"],
+        "zero_stage": list(sc["software"]["zero_stages"]),
         "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
-        "schedule": SEARCH["schedule"] if derived else [FIXED_DEFAULTS["schedule"]],
+        "schedule": list(schedules) if derived else [_fixed_schedule(schedules)],
         "virtual_stages": [1, *SEARCH["virtual_stages"]] if derived else [1, 2],
     }
     axes = {k: [par[k]] if par[k] is not None else v for k, v in searched.items()}

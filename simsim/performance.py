@@ -59,11 +59,15 @@ class Machine:
     up_latency: float  # s
     out_latency: float  # s
     tp_overlap: float
+    pp_overlap: float
+    dp_overlap: float
     comm_sm_fraction: float
 
 
 def machine(sc: dict[str, Any]) -> Machine:
     hw, eff, prec = sc["hardware"], sc["efficiency"], sc["training"]["precision"]
+    sw = sc["software"]
+    kernel = sw["kernel_efficiency"]
     peaks = hw["peak_tflops"]
     p16 = peaks["bf16"] or peaks["fp16"] or peaks[prec]
     ce = eff["collective_efficiency"]
@@ -75,13 +79,15 @@ def machine(sc: dict[str, Any]) -> Machine:
         out_bw=hw["scale_out_gbps"] * 1e9 * ce,
         up_domain=hw["scale_up_domain"],
         gpus_per_node=hw["gpus_per_node"],
-        eta_max=_mamf(hw, eff, prec) * eff["software_efficiency"],
-        eta_max16=_mamf(hw, eff, "bf16") * eff["software_efficiency"],
+        eta_max=_mamf(hw, eff, prec) * kernel,
+        eta_max16=_mamf(hw, eff, "bf16") * kernel,
         m_half=eff["gemm_m_half"],
-        attention_efficiency=eff["attention_efficiency"] * eff["software_efficiency"],
+        attention_efficiency=eff["attention_efficiency"] * kernel,
         up_latency=eff["scale_up_latency_us"] * 1e-6,
         out_latency=eff["scale_out_latency_us"] * 1e-6,
-        tp_overlap=eff["tp_overlap"],
+        tp_overlap=sw["tp_overlap"],
+        pp_overlap=sw["pp_overlap"],
+        dp_overlap=sw["dp_overlap"],
         comm_sm_fraction=eff["dualpipe_comm_sm_fraction"],
     )
 
@@ -210,7 +216,7 @@ def step_time(
     dual = code == 3
     hides = dual & (ep > 1)
     t_ep = np.where(dual, np.maximum(t_ep_raw - compute_mb, 0.0), t_ep_raw)
-    t_pp = np.where(dual, np.maximum(t_pp_raw - compute_mb, 0.0), t_pp_raw)
+    t_pp = np.where(dual, np.maximum(t_pp_raw - compute_mb, 0.0), t_pp_raw * (1.0 - mc.pp_overlap))
     # DualPipe reserves SMs for communication while overlapping (DeepSeek: 20 of 132)
     compute_mb = np.where(hides, compute_mb / (1.0 - mc.comm_sm_fraction), compute_mb)
 
@@ -234,7 +240,9 @@ def step_time(
     )
     rs = np.where(zs == 0, 2.0 * rs, rs)  # plain all-reduce
     ag = np.where(zs == 0, 0.0, ag)
-    t_dp = np.maximum(rs - t_bwd * scale, 0.0) + np.maximum(ag - t_fwd * scale, 0.0)
+    # the stack hides up to dp_overlap of each collective behind one micro-batch's B (or F)
+    hide = mc.dp_overlap
+    t_dp = rs - hide * np.minimum(rs, t_bwd * scale) + ag - hide * np.minimum(ag, t_fwd * scale)
     t_dp = t_dp + np.where(zs >= 3, np.maximum(2.0 * m * ag - m * compute_mb, 0.0), 0.0)
     opt_params = np.where(zs >= 1, ne / (dp * cp) + ex / edp, ne + ex)
     t_opt = K.memory_time(

@@ -54,7 +54,9 @@ def summary_table(r: Result) -> str:
         (
             "MFU (vs dense peak)",
             f"{_pct(r.mfu)} of {r.peak_tflops_per_gpu:g} TFLOP/s {r.precision} "
-            f"({r.efficiency_mode}); {_pct(r.mfu_bf16_basis)} on the BF16 basis",
+            f"({r.efficiency_mode}"
+            + (f", software={r.software}" if r.efficiency_mode == "derived" else "")
+            + f"); {_pct(r.mfu_bf16_basis)} on the BF16 basis",
         ),
         ("throughput", f"{_num(r.tokens_per_s, ',.0f')} tokens/s"),
         ("GPU-hours", f"{_num(r.gpu_hours, ',.0f')}"),

@@ -54,6 +54,8 @@ class Result:
     cost_breakdown_usd: dict[str, float]
     co2_tonnes: float | None
     infeasible_reason: str | None = None
+    # the software stack preset: derived mode's schedules, overlaps and kernel efficiency
+    software: str = "default"
     layouts_rejected: dict[str, int] = field(default_factory=dict)
     # derived mode: where a step's time goes [s] (compute, exposed tp/cp/ep/pp/dp, bubble,
     # optimizer; they sum to step_time_s), and the runners-up of the layout search

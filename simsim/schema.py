@@ -157,13 +157,31 @@ class EfficiencyConfig:
     # derived mode (simsim.performance); each constant's source is in config.yaml
     gemm_eta_max: dict[str, float] = field(default_factory=dict)
     gemm_m_half: float = MISSING
-    software_efficiency: float = MISSING
     attention_efficiency: float = MISSING
     collective_efficiency: float = MISSING
     scale_up_latency_us: float = MISSING
     scale_out_latency_us: float = MISSING
-    tp_overlap: float = MISSING
     dualpipe_comm_sm_fraction: float = MISSING
+    source: str = MISSING
+
+
+@dataclass
+class SoftwareConfig:
+    """The training software stack: what it can do and how fast its kernels run (derived mode).
+
+    A stack offers a set of pipeline schedules and ZeRO stages (the layout search keeps to them)
+    and hides some communication behind compute; ``kernel_efficiency`` is the fraction of
+    best-case kernel speed (MAMF GEMMs, published fused-attention rates) it reaches end to end,
+    the one constant per stack that is fitted (``simsim-calibrate``) rather than looked up.
+    """
+
+    name: str = MISSING
+    kernel_efficiency: float = MISSING
+    tp_overlap: float = MISSING  # fraction of TP/SP collectives hidden behind the adjacent GEMMs
+    pp_overlap: float = MISSING  # fraction of pipeline send/recv hidden behind compute
+    dp_overlap: float = MISSING  # fraction of the DP gradient/parameter collectives that may hide
+    schedules: list[str] = field(default_factory=list)
+    zero_stages: list[int] = field(default_factory=list)
     source: str = MISSING
 
 
@@ -199,6 +217,7 @@ class ScenarioConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
+    software: SoftwareConfig = MISSING
     output: OutputConfig = field(default_factory=OutputConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
@@ -210,6 +229,7 @@ def register() -> None:
     cs.store(name="base_config", node=ScenarioConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
+    cs.store(group="software", name="base_software", node=SoftwareConfig)
 
 
 register()

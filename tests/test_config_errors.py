@@ -144,3 +144,22 @@ def test_moe_fields_can_be_given_to_a_dense_preset():
     assert "model.moe.top_k=8 must be <= model.moe.n_experts=4" in error_of(
         "model=llama3_8b", "model.moe={n_experts: 4, top_k: 8, d_ff_expert: 14336}"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("software.kernel_efficiency=1.2", "software.kernel_efficiency=1.2 must be in (0, 1]"),
+        ("software.dp_overlap=-0.5", "software.dp_overlap=-0.5 must be in [0, 1]"),
+        ("software.schedules=[gpipe]", "software.schedules[0]='gpipe' must be one of 1f1b"),
+        ("software.zero_stages=[]", "software.zero_stages=[] must list at least one of"),
+        ("parallel.zero_stage=3", "parallel.zero_stage=3 is not offered by software=deepseek"),
+    ],
+)
+def test_software_stack_errors(override: str, message: str):
+    assert message in error_of("experiment=deepseek_v3", override)
+
+
+def test_unknown_software_preset_lists_available():
+    msg = error_of("software=pytorch_2019")
+    assert "software" in msg and "megascale" in msg and "megatron_lm" in msg

@@ -137,11 +137,27 @@ def test_readme_section_is_the_commands_output(table: pd.DataFrame):
     assert section == summary_markdown(summarize(table))
 
 
-def test_calibration_reproduces_the_configured_constant():
-    # configs/config.yaml: software_efficiency 0.67, fitted by simsim-calibrate on the
-    # megascale-mlm-* rows (median |log error| 3.0%). A coarse grid around it must pick it.
+@pytest.mark.parametrize("software", ["megatron_lm", "megascale"])
+def test_calibration_reproduces_the_configured_constant(software: str):
+    # configs/software/<stack>.yaml: kernel_efficiency fitted by simsim-calibrate on the stack's
+    # calibration rows (megatron_lm: megascale-mlm-*, 2.2%; megascale: half of megascale-mls-*,
+    # 3.6%). A coarse grid around the configured value must pick it again.
+    import yaml
+
     from simsim.calibrate import fit
 
-    value, err = fit(grid=(0.55, 0.67, 0.80))
-    assert value == 0.67
+    configured = yaml.safe_load((REPO / "configs" / "software" / f"{software}.yaml").read_text())
+    k = configured["kernel_efficiency"]
+    value, err = fit(software, grid=(round(k - 0.1, 2), k, round(k + 0.1, 2)))
+    assert value == k
     assert err < 0.04
+
+
+def test_calibration_and_held_out_runs_are_disjoint():
+    # every MegaScale row is either fitted or judged, never both; half of MegaScale's own rows
+    # are held out (512, 1024, 6144, 12288 GPUs)
+    df = validate(run="megascale", metric="mfu", mode="derived")
+    roles = dict(zip(df["run"], df["role"], strict=True))
+    held = [r for r, role in roles.items() if role != "calibration"]
+    assert sorted(held) == sorted(f"megascale-mls-{n}" for n in (512, 1024, 6144, 12288))
+    assert sum(role == "calibration" for role in roles.values()) == 12
