@@ -12,7 +12,8 @@ micro-batch:
 * TP/SP collectives (4 per layer per micro-batch, Korthikanti et al. 2022), CP ring exchange of
   K/V (hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
   node-limited deduplication (:mod:`simsim.physics.comm`); DualPipe hides EP and PP traffic
-  behind the paired micro-batch's compute at the cost of the SMs it reserves;
+  behind the paired micro-batch's compute at the cost of the SMs it reserves, except in the
+  warm-up and cool-down micro-batches that have no partner;
 * the pipeline bubble of the schedule (:mod:`simsim.physics.pipeline`); data-parallel gradient
   reduce-scatter and parameter all-gather per step, overlapped with one micro-batch's backward
   and forward; the optimizer step from HBM bandwidth.
@@ -212,7 +213,8 @@ def step_time(
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
     t_ep_raw = 2.0 * moe_l * stage * (a2a[0] + a2a[1]) if moe_l else 0.0 * t_fwd
-    compute_mb = t_fwd + t_bwd + t_recompute
+    raw_compute = t_fwd + t_bwd + t_recompute
+    compute_mb = raw_compute
     dual = code == 3
     hides = dual & (ep > 1)
     t_ep = np.where(dual, np.maximum(t_ep_raw - compute_mb, 0.0), t_ep_raw)
@@ -249,14 +251,23 @@ def step_time(
         opt_params * OPTIMIZER_BYTES.get(precision, OPTIMIZER_BYTES["default"]), mc.hbm
     )
 
-    step = m * t_mb + bubble + t_dp + t_opt
+    # DualPipe hides a micro-batch's all-to-all and PP traffic behind the backward chunk of
+    # another one it is paired with (DeepSeek-V3 §3.2.1, Fig. 4-5); the ~pp micro-batches of the
+    # warm-up (forwards) and cool-down (backwards) have no partner, run on every SM and expose
+    # their traffic (ISCA'25 Table 4 times these phases apart: 1F, 1B and 1W beside 1F1B).
+    unpaired = np.where(dual, np.minimum(pp, m), 0.0)
+    paired = m - unpaired
+    compute = paired * compute_mb + unpaired * raw_compute
+    ep_total = paired * t_ep + unpaired * t_ep_raw
+    pp_total = paired * t_pp + unpaired * t_pp_raw
+    step = compute + m * (t_tp + t_cp) + ep_total + pp_total + bubble + t_dp + t_opt
     return {
         "step": step,
-        "compute": m * compute_mb,
+        "compute": compute,
         "tp": m * t_tp,
         "cp": m * t_cp,
-        "ep": m * t_ep,
-        "pp": m * t_pp,
+        "ep": ep_total,
+        "pp": pp_total,
         "bubble": bubble,
         "dp": t_dp,
         "optimizer": np.broadcast_to(t_opt, step.shape),

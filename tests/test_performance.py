@@ -272,3 +272,15 @@ def test_megascale_overlaps_explain_part_of_its_lead_over_megatron():
     gain = mlm.step_time_s / overlaps_only.step_time_s
     assert 1.03 < gain < 1.25
     assert overlaps_only.step_breakdown_s["tp"] == 0.0 < mlm.step_breakdown_s["tp"]
+
+
+def test_dualpipe_exposes_only_its_unpaired_warm_up_and_cool_down():
+    # DualPipe pairs a forward with another micro-batch's backward and hides the all-to-all
+    # behind it; the pp micro-batches of warm-up and cool-down have no partner (ISCA'25 Table 4
+    # times them apart). With m=120 micro-batches on pp=16, exposed EP time is 16/120 of 1F1B's.
+    dual = _derived("experiment=deepseek_v3")
+    one_f = _derived("experiment=deepseek_v3", "parallel.schedule=1f1b")
+    m, pp = dual.layout["n_microbatches"], dual.layout["pp"]
+    assert (m, pp) == (120, 16)
+    assert dual.step_breakdown_s["ep"] == pytest.approx(one_f.step_breakdown_s["ep"] * pp / m)
+    assert dual.step_breakdown_s["ep"] > 0
