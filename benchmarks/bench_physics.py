@@ -52,7 +52,7 @@ def _sweep_benchmark() -> None:
     """A 1,000,000-point fixed-mode sweep (tokens x PUE x MFU): points/s and peak memory."""
     import resource
 
-    cfg = simsim.compose(["model=llama3_70b", "hardware=h100_sxm"])
+    cfg = simsim.compose(["model=llama3_70b", "hardware=h100_sxm", "efficiency.mode=fixed"])
     axes = {
         "training.tokens": list(np.linspace(1e12, 20e12, 1000)),
         "cluster.pue": list(np.linspace(1.05, 1.5, 10)),

@@ -28,9 +28,9 @@ res = simsim.simulate(cfg)
 print(simsim.report.summary_table(res))
 
 # %% [markdown]
-# The fixed-MFU mode takes one efficiency for every chip (`efficiency.default_mfu`), so it
-# only captures the difference in peak FLOP/s: an H800 is an H100 here. Bandwidth-aware
-# step times arrive with the derived efficiency mode.
+# The step time is derived from each chip's FLOP/s, HBM and network bandwidth (the default
+# `efficiency.mode=derived`), so the H800's cut NVLink and the H20's small FLOP/s both show.
+# With `efficiency.mode=fixed` one MFU applies to every chip and an H800 is an H100.
 
 # %%
 rows = []
@@ -44,6 +44,7 @@ for hw, prec in [("h800_sxm", "fp8"), ("h100_sxm", "fp8"), ("h20", "fp8"), ("asc
             "precision": prec,
             "feasible": r.feasible,
             "gpu_hours_M": None if r.gpu_hours is None else r.gpu_hours / 1e6,
+            "mfu": r.mfu,
             "days": r.wall_clock_days,
             "energy_mwh": r.energy_mwh,
             "cost_musd": None if r.cost_usd is None else r.cost_usd / 1e6,

@@ -253,6 +253,13 @@ def _check_report(c: _Checker) -> None:
 def _check_efficiency(c: _Checker) -> None:
     c.one_of("efficiency.mode", EFFICIENCY_MODES)
     c.check("efficiency.mfu", lambda v: 0 < v <= 1, "must be in (0, 1]", optional=True)
+    if c.get("efficiency.mfu") is not None and c.get("efficiency.mode") == "derived":
+        c.fail(
+            "efficiency.mfu",
+            c.get("efficiency.mfu"),
+            "is used only with efficiency.mode=fixed (derived mode computes the MFU); "
+            "add efficiency.mode=fixed",
+        )
     c.check("efficiency.usable_hbm_fraction", lambda v: 0 < v <= 1, "must be in (0, 1]")
     prec = c.get("training.precision")
     if c.get("efficiency.mfu") is None and prec in PRECISIONS:

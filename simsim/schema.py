@@ -150,7 +150,7 @@ class ParallelConfig:
 
 @dataclass
 class EfficiencyConfig:
-    mode: str = "fixed"
+    mode: str = "derived"
     mfu: float | None = None  # null = default_mfu[training.precision]
     default_mfu: dict[str, float] = field(default_factory=dict)
     usable_hbm_fraction: float = MISSING

@@ -48,7 +48,8 @@ HEADLINE_STATUSES = ("primary", "secondary")
 FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 
 COLUMNS = [
-    "run", "name", "arch", "hardware", "family", "metric", "check", "published", "predicted",
+    "run", "name", "arch", "hardware", "family", "layout", "metric", "check", "published",
+    "predicted",
     "error_pct", "abs_error_pct", "status", "role", "headline", "scope", "source", "note",
 ]  # fmt: skip
 
@@ -126,7 +127,7 @@ def validate(
     metric: str | list[str] | None = None,
     run: str | None = None,
     hardware: str | None = None,
-    mode: str = "fixed",
+    mode: str = "derived",
     include_derived: bool = True,
     overrides: tuple[str, ...] = (),
 ) -> pd.DataFrame:
@@ -138,7 +139,8 @@ def validate(
         ``wall_clock_days``, ``energy_mwh``, ``co2_tonnes``); None = all
     run : a regular expression (or a glob with ``*``) matched against run id and name
     hardware : hardware family (``H800``, ``A100``, ``TPU v3`` ...) or preset name, case-insensitive
-    mode : efficiency mode of the performance predictions (``fixed``)
+    mode : efficiency mode of the performance predictions (``derived``, the default, or
+        ``fixed``)
     include_derived : keep derived/unverified and calibration rows (``headline=False``)
     overrides : extra Hydra overrides applied to every run (e.g. efficiency constants)
 
@@ -181,12 +183,16 @@ def validate(
             )
             err = None if predicted is None else 100.0 * (predicted / published - 1.0)
             note = entry.get("note", "")
+            scenario = entry.get("scenario", ())
+            pinned = any(o.startswith(("parallel.", "experiment=")) for o in scenario)
             if predicted is None and result is not None:
                 note = f"no prediction: infeasible ({result.infeasible_reason}). {note}".strip()
             rows.append(
                 {
                     "run": entry["id"], "name": entry["name"], "arch": entry["arch"],
-                    "hardware": hw_name, "family": entry["family"], "metric": spec["metric"],
+                    "hardware": hw_name, "family": entry["family"],
+                    "layout": entry.get("layout") or ("published" if pinned else "searched"),
+                    "metric": spec["metric"],
                     "check": check, "published": published, "predicted": predicted,
                     "error_pct": err, "abs_error_pct": None if err is None else abs(err),
                     "status": spec["status"],
@@ -205,8 +211,9 @@ def validate(
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Median and worst absolute error per metric over the headline rows, overall, by dense/MoE
-    and by hardware family. Rows without a prediction are counted in ``n_no_prediction``."""
+    """Median and worst absolute error per metric over the headline rows, overall, by dense/MoE,
+    by hardware family and by whether the run publishes its parallel layout. Rows without a
+    prediction are counted in ``n_no_prediction``."""
     head = df[df["headline"]]
     out = []
     for metric in [m for m in METRICS if m in set(head["metric"])]:
@@ -214,6 +221,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         groups = [("all", sub)]
         groups += [(f"arch={a}", g) for a, g in sub.groupby("arch", sort=True)]
         groups += [(f"family={f}", g) for f, g in sub.groupby("family", sort=True)]
+        groups += [(f"layout={v}", g) for v, g in sub.groupby("layout", sort=True)]
         for label, g in groups:
             ok = g.dropna(subset=["abs_error_pct"])
             worst = ok.iloc[int(np.argmax(ok["abs_error_pct"].to_numpy()))] if len(ok) else None

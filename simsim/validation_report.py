@@ -167,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mode",
         choices=("fixed", "derived"),
-        default="fixed",
+        default="derived",
         help="efficiency mode of the predictions (derived: calibration runs shown apart)",
     )
     ap.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="output folder (default results/validation, or results/validation_derived)",
+        help="output folder (default results/validation, or results/validation_fixed)",
     )
     ap.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite its validation section"
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print("simsim-validate: no published figure matches the filters", file=sys.stderr)
         return 1
     summary = summarize(df)
-    out = args.out or Path("results/validation" + ("_derived" if args.mode == "derived" else ""))
+    out = args.out or Path("results/validation" + ("_fixed" if args.mode == "fixed" else ""))
     head = df[df["headline"]]
     calib = df[df["role"] == "calibration"]
     rest = df[~df["headline"] & (df["role"] != "calibration")]

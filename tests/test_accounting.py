@@ -20,7 +20,7 @@ def test_deepseek_v3_headline_cost_is_exact():
 def test_deepseek_v3_cost_through_simulate():
     # The same chain end to end: DeepSeek's $2/h H800 preset and a fixed MFU chosen so that the
     # run takes the published 2,788K GPU-hours; the cost must be $5.576M to the dollar.
-    cfg = simsim.compose(["experiment=deepseek_v3"])
+    cfg = simsim.compose(["experiment=deepseek_v3", "efficiency.mode=fixed"])
     r0 = simsim.simulate(cfg)
     mfu = r0.mfu * r0.gpu_hours / 2.788e6
     cfg.efficiency.mfu = mfu
@@ -90,6 +90,7 @@ def test_simulated_chain_identities(n_gpus, mfu, pue, power_fraction, overhead, 
             "model=llama3_8b",
             "hardware=h100_sxm",
             f"cluster.n_gpus={n_gpus}",
+            "efficiency.mode=fixed",
             f"efficiency.mfu={mfu}",
             f"cluster.pue={pue}",
             f"cluster.gpu_power_fraction={power_fraction}",

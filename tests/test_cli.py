@@ -60,9 +60,10 @@ def test_multirun_over_hardware(tmp_path: Path):
     docs = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
     assert sorted(d["result"]["hardware"] for d in docs) == ["h100_sxm", "h20", "h800_sxm"]
     hours = {d["result"]["hardware"]: d["result"]["gpu_hours"] for d in docs}
-    # fixed MFU: H800 has H100's FLOP/s, H20 about 1/6.7 of them (148 vs 989.5 TFLOP/s BF16)
-    assert hours["h800_sxm"] == hours["h100_sxm"]
-    assert hours["h20"] / hours["h100_sxm"] > 6.5
+    # derived mode: H800 has H100's FLOP/s and less bandwidth, so it is never faster; H20 has
+    # about 1/6.7 of the FLOP/s (148 vs 989.5 TFLOP/s BF16) and more HBM bandwidth
+    assert hours["h800_sxm"] >= hours["h100_sxm"]
+    assert 4 < hours["h20"] / hours["h100_sxm"] < 6.7
     # the merge callback: one table and one comparison plot for the whole sweep
     merged = list(csv.DictReader((sweep / "merged.csv").open()))
     assert sorted(r["hardware"] for r in merged) == ["h100_sxm", "h20", "h800_sxm"]

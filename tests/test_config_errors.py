@@ -104,7 +104,15 @@ def test_mfu_outside_unit_interval(value: str):
 
 
 def test_mfu_of_one_is_allowed():
-    assert simsim.simulate(simsim.compose(["efficiency.mfu=1.0"])).mfu == 1.0
+    cfg = simsim.compose(["efficiency.mode=fixed", "efficiency.mfu=1.0"])
+    assert simsim.simulate(cfg).mfu == 1.0
+
+
+def test_mfu_needs_fixed_mode():
+    assert error_of("efficiency.mfu=0.35") == (
+        "efficiency.mfu=0.35 is used only with efficiency.mode=fixed (derived mode computes the "
+        "MFU); add efficiency.mode=fixed"
+    )
 
 
 def test_several_problems_reported_together():

@@ -15,10 +15,19 @@ from simsim.validation_report import README_END, README_START, main, summary_mar
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Current headline errors in fixed mode (median, worst absolute %, all runs), each rounded up
-# to the next whole percent. A change that makes simsim worse on the reference set fails here;
-# a change that makes it better should lower these pins.
+# Current headline errors (median, worst absolute %, all held-out runs), each rounded up to the
+# next whole percent, in derived mode (the default) and in fixed mode. A change that makes simsim
+# worse on the reference set fails here; a change that makes it better should lower these pins.
 PINNED = {
+    "gpu_hours": (19, 38),
+    "mfu": (6, 21),
+    "tflops_per_gpu": (7, 66),
+    "step_time_s": (5, 17),
+    "wall_clock_days": (39, 40),
+    "energy_mwh": (1, 1),
+    "co2_tonnes": (1, 4),
+}
+PINNED_FIXED = {
     "gpu_hours": (11, 37),
     "mfu": (27, 48),
     "tflops_per_gpu": (21, 101),
@@ -32,6 +41,11 @@ PINNED = {
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return validate()
+
+
+@pytest.fixture(scope="module")
+def fixed_table() -> pd.DataFrame:
+    return validate(mode="fixed")
 
 
 def test_reference_set_is_complete():
@@ -59,12 +73,27 @@ def test_every_metric_appears(table: pd.DataFrame):
 
 
 @pytest.mark.parametrize("metric", list(PINNED))
-def test_error_does_not_regress(table: pd.DataFrame, metric: str):
-    s = summarize(table)
-    row = s[(s["metric"] == metric) & (s["group"] == "all")].iloc[0]
-    median_pin, worst_pin = PINNED[metric]
-    assert row["median_abs_error_pct"] <= median_pin
-    assert row["worst_abs_error_pct"] <= worst_pin
+def test_error_does_not_regress(table: pd.DataFrame, fixed_table: pd.DataFrame, metric: str):
+    for df, pins in ((table, PINNED), (fixed_table, PINNED_FIXED)):
+        s = summarize(df)
+        row = s[(s["metric"] == metric) & (s["group"] == "all")].iloc[0]
+        median_pin, worst_pin = pins[metric]
+        assert row["median_abs_error_pct"] <= median_pin
+        assert row["worst_abs_error_pct"] <= worst_pin
+
+
+def test_derived_mode_meets_its_targets(table: pd.DataFrame):
+    # Issue 4's bar, on held-out runs only: MFU and TFLOP/s per GPU on the runs that publish
+    # their layout (Megatron-LM 2021 Table 1, MegaScale, Llama 3 405B, DeepSeek-V3) within 10%
+    # median and 25% worst; GPU-hours of whole runs within 20% median.
+    head = table[table["headline"]]
+    perf = head[head["metric"].isin(["mfu", "tflops_per_gpu"]) & (head["layout"] == "published")]
+    assert len(perf) >= 20 and perf["predicted"].notna().all()
+    assert set(perf["family"]) >= {"A100", "H100", "H800"}
+    assert perf["abs_error_pct"].median() <= 10
+    assert perf["abs_error_pct"].max() <= 25
+    hours = head[head["metric"] == "gpu_hours"]
+    assert len(hours) >= 8 and hours["abs_error_pct"].median() <= 20
 
 
 def test_patterson_energy_within_ten_percent(table: pd.DataFrame):
