@@ -223,10 +223,17 @@ def step_time(
     compute_mb = np.where(hides, compute_mb / (1.0 - mc.comm_sm_fraction), compute_mb)
 
     t_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
-    scale = t_mb / np.maximum(t_fwd + t_bwd + t_recompute, 1e-30)  # comm spread over F and B
-    f_stage = (t_fwd + t_recompute) * scale
-    b_stage = t_bwd * scale
-    bubble = bubble_time(code, pp, f_stage, b_stage, t_w * scale, v)
+    scale = t_mb / np.maximum(raw_compute, 1e-30)  # comm spread over F and B
+    # the chunks around DualPipe's bubble run unpaired (see below): all SMs, their traffic
+    # exposed in F and B (the weight-gradient W has none)
+    bubble_scale = np.where(
+        dual, (raw_compute + t_tp + t_cp + t_ep_raw + t_pp_raw) / np.maximum(raw_compute, 1e-30),
+        scale,
+    )  # fmt: skip
+    bubble = bubble_time(
+        code, pp, (t_fwd + t_recompute) * bubble_scale, t_bwd * bubble_scale,
+        t_w * np.where(dual, 1.0, scale), v,
+    )  # fmt: skip
 
     # --- per step: data parallel, optimizer ------------------------------------------------
     ne, ex = state_params["ne"], state_params["expert"]
