@@ -19,11 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 # next whole percent, in derived mode (the default) and in fixed mode. A change that makes simsim
 # worse on the reference set fails here; a change that makes it better should lower these pins.
 PINNED = {
-    "gpu_hours": (19, 38),
+    "gpu_hours": (19, 34),
     "mfu": (6, 17),
     "tflops_per_gpu": (7, 63),
     "step_time_s": (5, 15),
-    "wall_clock_days": (39, 40),
+    "wall_clock_days": (37, 39),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
