@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_configs(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("config.yaml", "model/deepseek_v3.yaml", "hardware/h800_sxm.yaml",
-              "experiment/deepseek_v3.yaml"):  # fmt: skip
+              "experiment/deepseek_v3.yaml", "software/megascale.yaml"):  # fmt: skip
         assert f"simsim/configs/{f}" in names
 
 
