@@ -15,8 +15,11 @@ micro-batch:
   behind the paired micro-batch's compute at the cost of the SMs it reserves, except in the
   warm-up and cool-down micro-batches that have no partner;
 * the pipeline bubble of the schedule (:mod:`simsim.physics.pipeline`); data-parallel gradient
-  reduce-scatter and parameter all-gather per step, overlapped with one micro-batch's backward
-  and forward; the optimizer step from HBM bandwidth.
+  reduce-scatter and parameter all-gather per step, up to ``software.dp_overlap`` of them hidden
+  behind one micro-batch's backward and forward; the optimizer step from HBM bandwidth;
+* the software stack (``software``): GEMM and attention kernels at ``kernel_efficiency`` of
+  their best case, and the shares of TP and PP traffic it hides (``tp_overlap``,
+  ``pp_overlap``).
 """
 
 from __future__ import annotations

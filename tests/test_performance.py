@@ -123,23 +123,29 @@ def test_doubling_gpus_never_lowers_best_throughput(model: str):
     assert all(b >= a for a, b in itertools.pairwise(rates))
 
 
-@settings(max_examples=20, deadline=None)
-@given(up=st.floats(1.0, 4.0), out=st.floats(1.0, 4.0), flops=st.floats(1.0, 4.0))
-def test_more_bandwidth_or_flops_never_slower(up: float, out: float, flops: float):
-    sc = scenario("experiment=deepseek_v3", "efficiency.mode=derived", "parallel.schedule=1f1b")
-    a = arch("experiment=deepseek_v3")
+def _chosen_layout(*overrides: str):
+    """(scenario, arch, the chosen layout as step_time arrays, its stage parameters)."""
+    sc, a = scenario(*overrides), arch(*overrides)
     c = choose_layout(sc, a)
-    lay = {
-        k: np.asarray([c.layout[k]])
-        for k in ("tp", "pp", "cp", "ep", "dp", "zero_stage", "micro_batch")
-    }
+    lay = {k: np.asarray([c.layout[k]]) for k in ("tp", "pp", "cp", "ep", "dp", "zero_stage",
+                                                   "micro_batch")}  # fmt: skip
     lay.update(
         schedule=np.asarray([SCHEDULE_CODES[c.layout["schedule"]]]),
         v=np.asarray([c.layout["virtual_stages"]]),
         m=np.asarray([c.layout["n_microbatches"]]),
-        max_nodes=np.asarray(4.0),
     )
-    sp = stage_params(a, lay["tp"], lay["pp"], lay["ep"])
+    moe = sc["model"].get("moe") or {}
+    if moe.get("max_nodes_per_token"):
+        lay["max_nodes"] = np.asarray(float(moe["max_nodes_per_token"]))
+    return sc, a, lay, stage_params(a, lay["tp"], lay["pp"], lay["ep"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(up=st.floats(1.0, 4.0), out=st.floats(1.0, 4.0), flops=st.floats(1.0, 4.0))
+def test_more_bandwidth_or_flops_never_slower(up: float, out: float, flops: float):
+    sc, a, lay, sp = _chosen_layout(
+        "experiment=deepseek_v3", "efficiency.mode=derived", "parallel.schedule=1f1b"
+    )
     base = machine(sc)
     faster = dataclasses.replace(
         base, up_bw=base.up_bw * up, out_bw=base.out_bw * out, peak=base.peak * flops,
@@ -223,14 +229,7 @@ def test_more_overlap_or_faster_kernels_never_slower(
             "efficiency.mode=derived", "cluster.n_gpus=1024",
             "training.global_batch_tokens=4194304", "parallel.tp=8", "parallel.pp=16",
             "parallel.schedule=interleaved"]  # fmt: skip
-    sc, a = scenario(*over), arch(*over)
-    c = choose_layout(sc, a)
-    lay = {k: np.asarray([c.layout[k]]) for k in ("tp", "pp", "cp", "ep", "dp", "zero_stage",
-                                                   "micro_batch")}  # fmt: skip
-    lay.update(schedule=np.asarray([SCHEDULE_CODES["interleaved"]]),
-               v=np.asarray([c.layout["virtual_stages"]]),
-               m=np.asarray([c.layout["n_microbatches"]]))  # fmt: skip
-    sp = stage_params(a, lay["tp"], lay["pp"], lay["ep"])
+    sc, a, lay, sp = _chosen_layout(*over)
     base = machine(sc)
     assert (base.tp_overlap, base.pp_overlap, base.dp_overlap) == (0.0, 0.0, 0.0)
     better = dataclasses.replace(
