@@ -23,7 +23,8 @@ from .physics import memory as M
 GIB = 2.0**30
 
 #: Defaults for null layout fields that fixed mode does not search: micro-batch 1 and the 1F1B
-#: schedule (Megatron-LM's defaults). ZeRO stages 1-3 are tried; CP only in derived mode.
+#: schedule (Megatron-LM's defaults). The stack's ZeRO stages and the virtual stages of a given
+#: interleaved schedule are tried (they change memory only); CP only in derived mode.
 FIXED_DEFAULTS: dict[str, Any] = {"micro_batch": 1, "schedule": "1f1b"}
 
 
@@ -87,7 +88,7 @@ def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
         "zero_stage": list(sc["software"]["zero_stages"]),
         "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
         "schedule": list(schedules) if derived else [_fixed_schedule(schedules)],
-        "virtual_stages": [1, *SEARCH["virtual_stages"]] if derived else [1, 2],
+        "virtual_stages": [1, *SEARCH["virtual_stages"]],
     }
     axes = {k: [par[k]] if par[k] is not None else v for k, v in searched.items()}
     if par["virtual_stages"] is not None:
