@@ -75,14 +75,19 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """The headline summary (all runs, dense vs MoE) as a Markdown table for the README."""
-    rows = summary[summary["group"].isin(["all", "arch=dense", "arch=moe"])]
+    """The headline summary (all runs, dense vs MoE, runs with a published layout) as a Markdown
+    table for the README."""
+    groups = ["all", "arch=dense", "arch=moe", "layout=published"]
+    rows = summary[summary["group"].isin(groups)]
     out = [
         "| metric | runs | median abs. error | worst abs. error (run) | mean signed error |",
         "|---|---|---|---|---|",
     ]
     for r in rows.to_dict("records"):
-        label = r["metric"] if r["group"] == "all" else f"{r['metric']}, {r['group'].split('=')[1]}"
+        kind, _, value = r["group"].partition("=")
+        label = r["metric"] if r["group"] == "all" else f"{r['metric']}, {value}"
+        if kind == "layout":
+            label += " layout"
         if r["median_abs_error_pct"] is None or np.isnan(r["median_abs_error_pct"]):
             continue
         missing = f" (+{r['n_no_prediction']} infeasible)" if r["n_no_prediction"] else ""
