@@ -152,5 +152,6 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         step_breakdown_s=choice.step_breakdown_s,
         alternative_layouts=choice.alternatives,
         layouts_rejected=choice.rejected,
+        layouts_evaluated=choice.n_candidates,
         **perf,
     )

@@ -83,6 +83,13 @@ def summary_table(r: Result) -> str:
         rows.append(
             ("runner-up" if i == 0 else "", f"{desc}: {alt.get('step_time_s', 0):.3g} s/step")
         )
+    if b:
+        rows.append(
+            (
+                "layouts searched",
+                f"{r.layouts_evaluated:,} with software={r.software}'s schedules and ZeRO stages",
+            )
+        )
     if r.layouts_rejected:
         rejected = "; ".join(f"{n} {why}" for why, n in r.layouts_rejected.items())
         rows.append(("layouts rejected", rejected))

@@ -57,6 +57,7 @@ class Result:
     # the software stack preset: derived mode's schedules, overlaps and kernel efficiency
     software: str = "default"
     layouts_rejected: dict[str, int] = field(default_factory=dict)
+    layouts_evaluated: int = 0  # candidates of the search (the stack's schedules and ZeRO stages)
     # derived mode: where a step's time goes [s] (compute, exposed tp/cp/ep/pp/dp, bubble,
     # optimizer; they sum to step_time_s), and the runners-up of the layout search
     step_breakdown_s: dict[str, float] = field(default_factory=dict)
