@@ -4,6 +4,8 @@ One call evaluates every candidate layout: the layout fields are numpy arrays of
 everything else is scalar. The model, per GPU of the (balanced) pipeline stage and per
 micro-batch:
 
+* the pipeline runs at the pace of its slowest stage: layers are whole and the last stage also
+  carries the LM head(s) and the MTP blocks (:func:`_slowest_stage_factor`);
 * GEMMs on the roofline with a shape efficiency (:mod:`simsim.physics.compute`); under ``fp8``
   only the linear layers run at the FP8 peak (DeepSeek-V3 §3.3.1 keeps the LM head, router and
   attention in BF16); backward = 2x forward; recomputation adds forward work;
@@ -193,6 +195,11 @@ def step_time(
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[recompute]
+    f_stage = _slowest_stage_factor(
+        float(np.asarray(arch.n_layers)), mtp, (t_fwd - t_head) / (n_layers * stage),
+        t_head / stage, np.where(code == 3, pp / 2.0, pp),
+    )  # fmt: skip
+    t_fwd, t_bwd, t_w, t_recompute = (x * f_stage for x in (t_fwd, t_bwd, t_w, t_recompute))
 
     # --- communication per micro-batch -----------------------------------------------------
     act = tokens * h * 2.0  # one activation tensor of the micro-batch, 16-bit [bytes]
@@ -282,6 +289,34 @@ def step_time(
         "dp": t_dp,
         "optimizer": np.broadcast_to(t_opt, step.shape),
     }
+
+
+def _slowest_stage_factor(
+    n_layers: float, mtp: float, t_layer: Array, t_heads: Array, units: Array
+) -> Array:
+    """Load of the slowest pipeline unit over the mean load (>= 1).
+
+    The last stage carries the LM head(s) and the MTP blocks besides its layers; layers are whole,
+    so the best split gives every other unit ``k`` layers and the last ``n_layers - (units-1) k``
+    (Llama 3 Herd §3.3.2 moves layers off the end stages for this). ``units`` is ``pp``, or
+    ``pp/2`` under DualPipe, whose ranks each hold a stage and its mirror.
+
+    Parameters
+    ----------
+    n_layers : main-model layers; mtp : MTP blocks (on the last stage)
+    t_layer : time of one layer [s]; t_heads : time of all LM heads [s]
+    units : pipeline units that share the layers
+    """
+    extra = mtp + t_heads / np.maximum(t_layer, 1e-30)  # the last unit's surplus, in layers
+    u = np.asarray(units, float)
+    k0 = np.floor(n_layers / u)
+    k_max = np.where(u > 1, np.ceil(n_layers / np.maximum(u - 1.0, 1.0)), k0)
+    span = int(np.max(k_max - k0)) + 1
+    k = k0[..., None] + np.arange(span)  # candidate layers per ordinary unit
+    last = np.maximum(n_layers - (u[..., None] - 1.0) * k, 0.0) + extra[..., None]
+    load = np.where(k <= k_max[..., None], np.maximum(k, last), np.inf).min(axis=-1)
+    load = np.where(u > 1, load, n_layers + extra)
+    return load / ((n_layers + extra) / u)
 
 
 def _attn_inner_width(arch: A.Arch) -> float:
