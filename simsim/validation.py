@@ -49,8 +49,8 @@ FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 
 COLUMNS = [
     "run", "name", "arch", "hardware", "family", "layout", "metric", "check", "published",
-    "predicted",
-    "error_pct", "abs_error_pct", "status", "role", "headline", "scope", "source", "note",
+    "predicted", "error_pct", "abs_error_pct", "status", "role", "headline", "scope", "source",
+    "note",
 ]  # fmt: skip
 
 #: The runs each software stack's fitted ``kernel_efficiency`` was calibrated on
