@@ -89,6 +89,43 @@ def electricity_usd(energy_mwh_: ArrayLike, usd_per_kwh: ArrayLike) -> Array:
     return _f(energy_mwh_) * 1e3 * _f(usd_per_kwh)
 
 
+def training_cost_usd(
+    cost_model: str,
+    gpu_hours_: ArrayLike,
+    days: ArrayLike,
+    energy_mwh_: ArrayLike,
+    n_gpus: ArrayLike,
+    price_usd_per_hour: ArrayLike,
+    purchase_usd: ArrayLike,
+    server_cost_overhead: ArrayLike,
+    interconnect_cost_overhead: ArrayLike,
+    depreciation_per_year: ArrayLike,
+    usd_per_kwh: ArrayLike,
+) -> dict[str, Array]:
+    """Cost of a run by component [USD]: ``rental`` where the run is rented, else
+    ``capital_amortised`` and ``electricity``; ``use_rental`` says which (bool array).
+
+    ``cost_model``: ``rental``, ``owned``, or ``auto`` (rental where ``price_usd_per_hour`` is
+    known, i.e. finite). An unknown price or purchase (NaN) gives a NaN cost.
+    """
+    price = _f(price_usd_per_hour)
+    shape = np.broadcast(price, _f(gpu_hours_)).shape
+    if cost_model == "auto":
+        use_rental = np.broadcast_to(np.isfinite(price), shape)
+    else:
+        use_rental = np.full(shape, cost_model == "rental")
+    capital = owned_capital_usd(
+        n_gpus, purchase_usd, server_cost_overhead, interconnect_cost_overhead,
+        depreciation_per_year, days,
+    )  # fmt: skip
+    return {
+        "use_rental": use_rental,
+        "rental": np.where(use_rental, rental_cost_usd(gpu_hours_, price), 0.0),
+        "capital_amortised": np.where(use_rental, 0.0, capital),
+        "electricity": np.where(use_rental, 0.0, electricity_usd(energy_mwh_, usd_per_kwh)),
+    }
+
+
 def co2_tonnes(energy_mwh_: ArrayLike, grid_kgco2_per_kwh: ArrayLike) -> Array:
     """Location-based emissions: energy x grid intensity [tCO2e] (MWh x kg/kWh = t)."""
     return _f(energy_mwh_) * _f(grid_kgco2_per_kwh)

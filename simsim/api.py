@@ -22,29 +22,25 @@ def _mfu(sc: dict[str, Any]) -> float:
     return float(eff["default_mfu"][sc["training"]["precision"]])
 
 
+def _or_nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
 def _cost(
     sc: dict[str, Any], gpu_hours: float, days: float, energy: float
 ) -> tuple[str, dict[str, float]]:
     cl, hw = sc["cluster"], sc["hardware"]
-    basis = cl["cost_model"]
-    if basis == "auto":
-        basis = "rental" if hw["price_usd_per_hour"] is not None else "owned"
-    if basis == "rental":
-        return "rental", {"rental": float(acc.rental_cost_usd(gpu_hours, hw["price_usd_per_hour"]))}
+    parts = acc.training_cost_usd(
+        cl["cost_model"], gpu_hours, days, energy, cl["n_gpus"],
+        _or_nan(hw["price_usd_per_hour"]), _or_nan(hw["purchase_usd"]),
+        cl["server_cost_overhead"], cl["interconnect_cost_overhead"],
+        cl["depreciation_per_year"], cl["electricity_usd_per_kwh"],
+    )  # fmt: skip
+    if parts.pop("use_rental"):
+        return "rental", {"rental": float(parts["rental"])}
     if hw["purchase_usd"] is None:
         return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
-    capital = acc.owned_capital_usd(
-        cl["n_gpus"],
-        hw["purchase_usd"],
-        cl["server_cost_overhead"],
-        cl["interconnect_cost_overhead"],
-        cl["depreciation_per_year"],
-        days,
-    )
-    return "owned", {
-        "capital_amortised": float(capital),
-        "electricity": float(acc.electricity_usd(energy, cl["electricity_usd_per_kwh"])),
-    }
+    return "owned", {k: float(parts[k]) for k in ("capital_amortised", "electricity")}
 
 
 def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:

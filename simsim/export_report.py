@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from . import accounting as acc
 from .api import simulate
 from .export_control import (
     RULES,
@@ -32,6 +33,7 @@ from .export_control import (
     classify,
     compliant_variant,
     hardware_spec,
+    io_bidirectional_gbps,
     max_scale_up_under_io,
     total_processing_performance,
     with_compute_scaled,
@@ -173,9 +175,9 @@ def io_sweep(
     """Like :func:`tpp_sweep` for the 2022-style I/O line: scale-up bandwidth is cut so that
     the bidirectional I/O sum stays under each threshold [GB/s], as A800 and H800 did."""
     spec = hardware_spec(parent)
-    full_io = 2.0 * (
-        spec["scale_up_gbps"] + spec["pcie_gbps"] + (spec.get("onchip_nic_gbps") or 0.0)
-    )
+    full_io = io_bidirectional_gbps(spec)
+    if full_io is None:
+        raise ValueError(f"hardware {parent!r}: pcie_gbps unknown, cannot size the I/O cut")
     xs = thresholds or [300, 400, 500, 600, 800, 1000, full_io + 1]
     variants = []
     for x in xs:
@@ -277,16 +279,16 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
 def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
     """GPU-hours against a rule's threshold; the right axis reads the same curve as wall-clock
     days on the scenario's cluster."""
-    n_gpus = float(df["gpu_hours"].iloc[-1] / df["days"].iloc[-1] / 24.0)
+    n_gpus = float(df["gpu_hours"].iloc[-1] / df["days"].iloc[-1] / acc.HOURS_PER_DAY)
     fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
     ax.plot(df[x], df["gpu_hours"] / 1e6, marker="o")
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="GPU-hours [millions]")
 
     def to_days(hours_m: ArrayLike) -> ArrayLike:
-        return np.asarray(hours_m, dtype=float) * 1e6 / n_gpus / 24.0
+        return acc.wall_clock_days(np.asarray(hours_m, dtype=float) * 1e6, n_gpus)
 
     def to_hours(days: ArrayLike) -> ArrayLike:
-        return np.asarray(days, dtype=float) * n_gpus * 24.0 / 1e6
+        return np.asarray(days, dtype=float) * n_gpus * acc.HOURS_PER_DAY / 1e6
 
     right = ax.secondary_yaxis("right", functions=(to_days, to_hours))
     right.set_ylabel(f"wall-clock on {n_gpus:.0f} GPUs [days]")

@@ -30,6 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from omegaconf import DictConfig
 
+from .accounting import SECONDS_PER_HOUR
+
 Array = NDArray[np.float64]
 
 
@@ -152,7 +154,7 @@ def budget_flops(
         gpu_hours = usd / hw["price_usd_per_hour"]
     if gpu_hours is None:
         raise ValueError("give gpu_hours or usd")
-    return float(gpu_hours * 3600.0 * rate * hw["peak_tflops"][precision] * 1e12)
+    return float(gpu_hours * SECONDS_PER_HOUR * rate * hw["peak_tflops"][precision] * 1e12)
 
 
 # --- MoE -> dense ------------------------------------------------------------------------------

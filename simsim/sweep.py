@@ -38,7 +38,6 @@ CHEAP_AXES = (
     "cluster.node_overhead_w_per_gpu",
     "hardware.price_usd_per_hour",
 )
-PROGRESS_AFTER_S = 2.0  # report progress on stderr once a sweep has run this long
 
 
 def flatten_axes(axes: Mapping[str, Any], prefix: str = "") -> dict[str, list[Any]]:
@@ -118,7 +117,7 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
             "hardware",
         )
     }
-    progress = Progress(len(combos), "simsim sweep: layout points", PROGRESS_AFTER_S)
+    progress = Progress(len(combos), "simsim sweep: layout points")
     for done, combo in enumerate(combos, start=1):
         progress.update(done)
         sc = copy.deepcopy(base)
@@ -157,7 +156,8 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
         mfu = new_mfu
     goodput = axis_or("cluster.goodput", cl["goodput"])
     n = col["n"].astype(float)
-    hours = tokens / rate * n / 3600.0 / goodput
+    fpt = col["fpt"].astype(float)
+    hours = acc.gpu_hours(fpt * tokens, rate * fpt / n, goodput)
     days = acc.wall_clock_days(hours, n)
     power = acc.power_per_gpu_w(
         col["tdp"].astype(float),
@@ -170,21 +170,13 @@ def sweep(cfg: DictConfig | Mapping[str, Any], axes: Mapping[str, Any]) -> pd.Da
         if "hardware.price_usd_per_hour" in cheap
         else col["price"].astype(float)
     )
-    owned = acc.owned_capital_usd(
-        n,
-        col["purchase"].astype(float),
-        cl["server_cost_overhead"],
-        cl["interconnect_cost_overhead"],
+    parts = acc.training_cost_usd(
+        cl["cost_model"], hours, days, energy, n, price, col["purchase"].astype(float),
+        cl["server_cost_overhead"], cl["interconnect_cost_overhead"],
         cl["depreciation_per_year"],
-        days,
-    )
-    owned = owned + acc.electricity_usd(
-        energy, axis_or("cluster.electricity_usd_per_kwh", cl["electricity_usd_per_kwh"])
-    )
-    model = cl["cost_model"]
-    use_rental = np.isfinite(price) if model == "auto" else np.full(n_points, model == "rental")
-    cost = np.where(use_rental, acc.rental_cost_usd(hours, price), owned)
-    fpt = col["fpt"].astype(float)
+        axis_or("cluster.electricity_usd_per_kwh", cl["electricity_usd_per_kwh"]),
+    )  # fmt: skip
+    cost = parts["rental"] + parts["capital_amortised"] + parts["electricity"]
     out = {a: np.asarray(flat[a])[index[a]] for a in flat}
     out.update(
         model=col["model"],

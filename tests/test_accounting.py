@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +114,19 @@ def test_simulated_chain_identities(n_gpus, mfu, pue, power_fraction, overhead, 
         math.isfinite(x)
         for x in (r.gpu_hours, r.energy_mwh, r.cost_usd, r.co2_tonnes, r.tokens_per_s)
     )
+
+
+def test_training_cost_picks_rental_where_a_price_is_known():
+    # auto: rental where the hourly price is known, else owned capital + electricity (Epoch AI);
+    # an owned run with no purchase price has no cost (NaN), never a guess
+    nan = float("nan")
+    parts = acc.training_cost_usd(
+        "auto", [1000.0, 1000.0, 1000.0], 10.0, 5.0, 8, [2.0, nan, nan], [nan, 25_000.0, nan],
+        1.65, 1.235, 0.276, 0.08,
+    )  # fmt: skip
+    total = parts["rental"] + parts["capital_amortised"] + parts["electricity"]
+    assert list(parts["use_rental"]) == [True, False, False]
+    assert total[0] == pytest.approx(2000.0)
+    owned = 8 * 25_000 * 1.65 * 1.235 * 0.276 * 10 / 365.25 + 5.0 * 1e3 * 0.08
+    assert total[1] == pytest.approx(owned)
+    assert np.isnan(total[2])
