@@ -11,8 +11,9 @@ micro-batch:
   attention in BF16); backward = 2x forward; recomputation adds forward work;
 * attention kernels at ``efficiency.attention_efficiency`` of the 16-bit peak; element-wise work
   (norms, residuals, activations, MoE permutation) from HBM bandwidth;
-* TP/SP collectives (4 per layer per micro-batch, Korthikanti et al. 2022), CP ring exchange of
-  K/V (hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
+* TP/SP collectives (per layer: 2 all-gathers + 2 reduce-scatters forward, as many backward,
+  Korthikanti et al. 2022 §4.2.2), CP ring exchange of K/V (Liu et al. 2023, arXiv:2310.01889;
+  hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
   node-limited deduplication (:mod:`simsim.physics.comm`); DualPipe hides EP and PP traffic
   behind the paired micro-batch's compute at the cost of the SMs it reserves, except in the
   warm-up and cool-down micro-batches that have no partner;
@@ -35,6 +36,7 @@ from numpy.typing import NDArray
 from .physics import architecture as A
 from .physics import comm as C
 from .physics import compute as K
+from .physics.memory import SCHEDULE_CODES
 from .physics.pipeline import bubble_time
 
 Array = NDArray[np.float64]
@@ -195,23 +197,28 @@ def step_time(
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[recompute]
+    dual = code == SCHEDULE_CODES["dualpipe"]
     f_stage = _slowest_stage_factor(
         float(np.asarray(arch.n_layers)), mtp, (t_fwd - t_head) / (n_layers * stage),
-        t_head / stage, np.where(code == 3, pp / 2.0, pp),
+        t_head / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
     t_fwd, t_bwd, t_w, t_recompute = (x * f_stage for x in (t_fwd, t_bwd, t_w, t_recompute))
 
     # --- communication per micro-batch -----------------------------------------------------
     act = tokens * h * 2.0  # one activation tensor of the micro-batch, 16-bit [bytes]
     bw_tp, lat_tp = _bw(tp, mc)
-    n_tp = 8.0 * (1.5 if recompute == "full" else 1.0)  # RS/AG per layer, fwd + bwd (+recompute)
+    # 4 RS/AG per layer forward, 4 backward; full recompute repeats the forward's 4
+    n_tp = 8.0 * (1.5 if recompute == "full" else 1.0)
     t_tp = n_tp * n_layers * stage * C.ring_time(act, tp, bw_tp, lat_tp) * (1.0 - mc.tp_overlap)
     nkv_dims = _kv_width(arch)
     bw_cp, lat_cp = _bw(tp * cp, mc)
     kv = (cp - 1.0) * tokens * nkv_dims * 2.0 / tp
+    # the ring passes K/V once forward and K/V plus their gradients backward (3 passes), each
+    # behind the attention work of its pass (backward attention = 2x forward)
     t_cp_raw = 3.0 * n_layers * stage * np.where(cp > 1, kv / bw_cp + (cp - 1.0) * lat_cp, 0.0)
     t_cp = np.maximum(t_cp_raw - 3.0 * t_core, 0.0)
     bw_pp, lat_pp = _bw(tp * cp * dp + 1.0, mc)  # neighbouring stages are n/pp GPUs apart
+    # activations forward, their gradients backward, once per virtual stage (sent TP-scattered)
     t_pp_raw = np.where(pp > 1, 2.0 * v * (act / tp / bw_pp + lat_pp), 0.0)
     dispatch_b = FP8_DISPATCH_BYTES if precision == "fp8" else 2.0
     max_nodes = layout.get("max_nodes", np.asarray(np.inf))
@@ -225,7 +232,6 @@ def step_time(
     t_ep_raw = 2.0 * moe_l * stage * (a2a[0] + a2a[1]) if moe_l else 0.0 * t_fwd
     raw_compute = t_fwd + t_bwd + t_recompute
     compute_mb = raw_compute
-    dual = code == 3
     hides = dual & (ep > 1)
     t_ep = np.where(dual, np.maximum(t_ep_raw - compute_mb, 0.0), t_ep_raw)
     t_pp = np.where(dual, np.maximum(t_pp_raw - compute_mb, 0.0), t_pp_raw * (1.0 - mc.pp_overlap))

@@ -27,8 +27,9 @@ ASPECT = 128  # d_model / n_layers, as Llama 3 8B (4096/32) and 405B (16384/126 
 def dense_shape(n_params: float, vocab_size: int, name: str) -> dict[str, Any]:
     """A Llama-style dense model with ``n_params`` non-embedding parameters: SwiGLU FFN of width
     ~8/3 d (rounded to 256), GQA with 8 KV heads, ``d_model / n_layers = 128``. Solves
-    ``n_params ~ n_layers (4 d^2 + 3 d d_ff)`` for d in multiples of 128 (1024 from 16 heads on,
-    so that 8 KV heads divide the query heads), then rounds the layer count."""
+    ``n_params ~ n_layers (2.25 d^2 + 8 d^2)`` (attention with 8 KV heads + SwiGLU FFN) for d in
+    multiples of 128 (1024 from 16 heads on, so that 8 KV heads divide the query heads), then
+    counts the layer size exactly and rounds the layer count."""
     per_layer_coeff = 2.25 + 3.0 * 8.0 / 3.0  # Q,O (2d^2) + K,V with 8 of d/128 heads (~0.25d^2)
     d = (n_params * ASPECT / per_layer_coeff) ** (1.0 / 3.0)
     heads = max(round(d / HEAD_DIM), 2)

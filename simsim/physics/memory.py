@@ -122,6 +122,8 @@ def in_flight_microbatches(
     code = np.asarray(SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
     p, m, v = (np.asarray(x, float) for x in (pp, n_microbatches, virtual_stages))
     held = np.select(
-        [code == 1, code == 3], [p * (1.0 + (p - 1.0) / (p * np.maximum(v, 1.0))), p + 1.0], p
+        [code == SCHEDULE_CODES["interleaved"], code == SCHEDULE_CODES["dualpipe"]],
+        [p * (1.0 + (p - 1.0) / (p * np.maximum(v, 1.0))), p + 1.0],
+        p,
     )
     return np.minimum(held, np.maximum(m, 1.0))

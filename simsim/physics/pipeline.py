@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .memory import SCHEDULE_CODES
+
 Array = NDArray[np.float64]
 
 
@@ -30,7 +32,7 @@ def bubble_time(
     p, f_, b_, w_ = (np.asarray(x, float) for x in (pp, f, b, w))
     one_f_one_b = (p - 1.0) * (f_ + b_)
     bubble = np.select(
-        [code == 1, code == 2, code == 3],
+        [code == SCHEDULE_CODES[s] for s in ("interleaved", "zero_bubble", "dualpipe")],
         [
             one_f_one_b / np.maximum(np.asarray(v, float), 1.0),
             (p - 1.0) * np.maximum(f_ + b_ - 2.0 * w_, 0.0),
