@@ -75,13 +75,15 @@ def test_abnar_readings():
     assert float(S.efficiency_leverage(32.0, "abnar2025")) == pytest.approx(6.0)
 
 
-def test_deepseekmoe_16b_matches_deepseek_7b():
-    # DeepSeekMoE (arXiv:2401.06066): 16.4B/2.8B matches DeepSeek 7B (30 layers, d 4096, FFN
-    # 11008: 6.07B non-embedding) on the same 2T tokens. The DeepSeek-anchored leverage gives
-    # the dense size within 10%.
+def test_deepseek_el_reproduces_its_own_anchor():
+    # Not a validation: EL_GAMMA's central 0.51 was fitted on this very pair (DeepSeekMoE
+    # 16.4B/2.8B matching DeepSeek 7B, 30 layers, d 4096, FFN 11008: 6.07B non-embedding, on the
+    # same 2T tokens; arXiv:2401.06066). The check is that the fit and simsim's parameter counts
+    # agree: the anchor comes back within 5% (it is 4.1% off: gamma rounded to 0.51, and the
+    # paper's 2.8B active counts differ slightly from simsim's).
     d = S.dense_equivalent(simsim.compose(["model=deepseek_moe_16b", "training.tokens=2e12"]))
     dense_7b = 30 * (4 * 4096**2 + 3 * 4096 * 11008)
-    assert d.n_params == pytest.approx(dense_7b, rel=0.10)
+    assert d.n_params == pytest.approx(dense_7b, rel=0.05)
     assert d.n_tokens == 2e12 and d.framing == "same_data"
 
 
