@@ -21,7 +21,10 @@ from .schema import (
     RECOMPUTE,
     REPORTS,
     SCHEDULES,
+    ZERO_STAGES,
 )
+
+_ZERO_LIST = ", ".join(map(str, ZERO_STAGES))
 
 
 class _Checker:
@@ -173,8 +176,8 @@ def _check_parallel(c: _Checker) -> None:
         )
     c.check(
         "parallel.zero_stage",
-        lambda v: v in (0, 1, 2, 3),
-        "must be one of 0, 1, 2, 3 (or null)",
+        lambda v: v in ZERO_STAGES,
+        f"must be one of {_ZERO_LIST} (or null)",
         True,
     )
     c.one_of("parallel.schedule", SCHEDULES, optional=True)
@@ -213,12 +216,12 @@ def _check_software(c: _Checker) -> None:
         if s not in SCHEDULES:
             c.fail(f"software.schedules[{i}]", s, f"must be one of {', '.join(SCHEDULES)}")
     for i, z in enumerate(stages):
-        if z not in (0, 1, 2, 3):
-            c.fail(f"software.zero_stages[{i}]", z, "must be one of 0, 1, 2, 3")
+        if z not in ZERO_STAGES:
+            c.fail(f"software.zero_stages[{i}]", z, f"must be one of {_ZERO_LIST}")
     if not schedules:
         c.fail("software.schedules", schedules, f"must list at least one of {', '.join(SCHEDULES)}")
     if not stages:
-        c.fail("software.zero_stages", stages, "must list at least one of 0, 1, 2, 3")
+        c.fail("software.zero_stages", stages, f"must list at least one of {_ZERO_LIST}")
     p, name = c.cfg["parallel"], sw.get("name")
     if schedules and p.get("schedule") is not None and p["schedule"] not in schedules:
         c.fail(

@@ -29,7 +29,8 @@ from .physics.architecture import Arch
 
 
 def available_presets(group: str) -> list[str]:
-    """Names of the presets of a config group (``model``, ``hardware``, ``experiment``)."""
+    """Names of the presets of a config group (``model``, ``hardware``, ``software``,
+    ``experiment``)."""
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
 
 
@@ -180,11 +181,11 @@ def resolve(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"scenario: expected a mapping, got {type(cfg).__name__}")
     data.pop("hydra", None)
     data.pop("defaults", None)
+    for section in data.values():  # a preset read straight from its YAML keeps its defaults list
+        if isinstance(section, dict):
+            section.pop("defaults", None)
     if isinstance(data.get("model"), dict):
-        data["model"].pop("defaults", None)
         data["model"] = _apply_hf(data["model"])
-    if isinstance(data.get("hardware"), dict):
-        data["hardware"].pop("defaults", None)
     try:
         typed = OmegaConf.merge(OmegaConf.structured(schema.ScenarioConfig), data)
         plain = OmegaConf.to_container(typed, resolve=True, throw_on_missing=True)

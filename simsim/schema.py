@@ -24,6 +24,7 @@ FFN_ACTS = ("swiglu", "gelu", "relu2")
 ATTENTIONS = ("mha", "gqa", "mla")
 RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
+ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
 REPORTS = ("export_controls", "dense_vs_moe")

@@ -171,3 +171,18 @@ def test_software_stack_errors(override: str, message: str):
 def test_unknown_software_preset_lists_available():
     msg = error_of("software=pytorch_2019")
     assert "software" in msg and "megascale" in msg and "megatron_lm" in msg
+
+
+def test_plain_dict_takes_presets_read_from_their_yaml():
+    # a preset file read as-is keeps its Hydra defaults list; resolve drops it for any group
+    import yaml
+    from omegaconf import OmegaConf
+
+    from .conftest import REPO
+
+    d = OmegaConf.to_container(simsim.compose(["model=llama3_8b"]), resolve=True)
+    assert isinstance(d, dict)
+    d["software"] = yaml.safe_load((REPO / "configs/software/megascale.yaml").read_text())
+    d["hardware"] = yaml.safe_load((REPO / "configs/hardware/h800_sxm.yaml").read_text())
+    r = simsim.simulate(d)
+    assert (r.software, r.hardware) == ("megascale", "h800_sxm")
