@@ -17,7 +17,9 @@ from .conftest import run_cli
 
 def test_epoch_refit_puts_chinchilla_at_70b_and_20_tokens_per_param():
     # Chinchilla: 70B parameters on 1.4T tokens, 5.76e23 FLOPs (Hoffmann et al. 2022); the
-    # Besiroglu et al. 2024 refit recovers it (72.2B, 1.33T, 18.4 tokens/param).
+    # Besiroglu et al. 2024 refit, as simsim evaluates it, gives 72.2B (+3.2%), 1.33T (-5.1%),
+    # 18.4 tokens/param. The tolerances are set just above those measured gaps: they pin the
+    # current agreement, not an a-priori accuracy of the refit.
     a = S.compute_optimal(5.76e23, law="besiroglu2024")
     assert a.n_params == pytest.approx(70e9, rel=0.05)
     assert a.n_tokens == pytest.approx(1.4e12, rel=0.06)

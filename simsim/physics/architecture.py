@@ -69,10 +69,6 @@ class Arch:
     n_dense_layers: ArrayLike = 0
     mtp_depth: ArrayLike = 0
 
-    @property
-    def is_moe(self) -> bool:
-        return bool(np.any(np.asarray(self.n_experts) > 0))
-
 
 def _f(x: ArrayLike) -> Array:
     return np.asarray(x, dtype=np.float64)
