@@ -315,14 +315,16 @@ def _slowest_stage_factor(
     """
     extra = mtp + t_heads / np.maximum(t_layer, 1e-30)  # the last unit's surplus, in layers
     u = np.asarray(units, float)
-    k0 = np.floor(n_layers / u)
-    k_max = np.where(u > 1, np.ceil(n_layers / np.maximum(u - 1.0, 1.0)), k0)
-    span = int(np.max(k_max - k0)) + 1
-    k = k0[..., None] + np.arange(span)  # candidate layers per ordinary unit
-    last = np.maximum(n_layers - (u[..., None] - 1.0) * k, 0.0) + extra[..., None]
-    load = np.where(k <= k_max[..., None], np.maximum(k, last), np.inf).min(axis=-1)
-    load = np.where(u > 1, load, n_layers + extra)
-    return load / ((n_layers + extra) / u)
+
+    def load(k: Array) -> Array:  # slowest unit when the others hold k layers each
+        return np.maximum(k, np.maximum(n_layers - (u - 1.0) * k, 0.0) + extra)
+
+    # load(k) falls then rises in k: its integer minimum sits next to where the two sides meet,
+    # at k = (L + extra) / units, or at k = extra once the last unit holds no layer at all
+    mean = (n_layers + extra) / u
+    cross = np.where(mean * (u - 1.0) <= n_layers, mean, extra)
+    best = np.minimum(load(np.floor(cross)), load(np.ceil(cross)))
+    return np.where(u > 1, best, n_layers + extra) / mean
 
 
 def _attn_inner_width(arch: A.Arch) -> float:

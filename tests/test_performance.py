@@ -314,8 +314,11 @@ def test_slowest_stage_carries_the_head():
     # end pair holds 5 + 1 + 3 = 9 (or 9 layers elsewhere): 9 against a mean of 65 / 8
     assert float(f(61, 1, one, 2 * one, 8 * one)[0]) == pytest.approx(1.0)
     assert float(f(61, 1, one, 3 * one, 8 * one)[0]) == pytest.approx(9 / (65 / 8))
-    # never below 1, vectorized over layouts
+    # vectorized over layouts, >= 1, and equal to a brute-force search over every split
     rng = np.random.default_rng(0)
-    units = rng.integers(1, 65, 200).astype(float)
-    vals = f(126, 0, np.ones(200), rng.uniform(0, 3, 200), units)
-    assert vals.shape == (200,) and (vals >= 1 - 1e-12).all()
+    units = rng.integers(1, 150, 200).astype(float)
+    heads = rng.uniform(0, 6, 200)
+    vals = f(126, 1, np.ones(200), heads, units)
+    for u, e, got in zip(units, heads + 1, vals, strict=True):
+        brute = min(max(k, max(126 - (u - 1) * k, 0) + e) for k in range(127)) if u > 1 else 126 + e
+        assert got == pytest.approx(brute / ((126 + e) / u)) and got >= 1 - 1e-12
