@@ -55,6 +55,7 @@ report: run validate export scaling
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_physics.py
+	$(BIN)/python benchmarks/bench_scenario.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info results/runs .pytest_cache .mypy_cache .ruff_cache

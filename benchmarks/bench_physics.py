@@ -25,9 +25,9 @@ def rate(fn, n_points: int, repeat: int = 5) -> float:
     return n_points / best
 
 
-def _grid(sc: dict) -> dict[str, np.ndarray]:
+def _grid(sc: simsim.Scenario) -> dict[str, np.ndarray]:
     c = _candidates(sc)
-    n = sc["cluster"]["n_gpus"]
+    n = sc.cluster.n_gpus
     mp = c["tp"] * c["pp"] * c["cp"]
     keep = (n % mp == 0) & ((n // c["pp"]) % c["ep"] == 0)
     c = {k: v[keep] for k, v in c.items()}
@@ -40,7 +40,7 @@ def _grid(sc: dict) -> dict[str, np.ndarray]:
     }
 
 
-def _step_rate(sc: dict, arch, lay: dict[str, np.ndarray]) -> float:
+def _step_rate(sc: simsim.Scenario, arch, lay: dict[str, np.ndarray]) -> float:
     sp = stage_params(arch, lay["tp"], lay["pp"], lay["ep"])
     mc = machine(sc)
     return rate(
@@ -81,7 +81,7 @@ def _sweep_benchmark() -> None:
 
 
 def main() -> None:
-    base = arch_from_model(simsim.resolve(simsim.compose(["model=deepseek_v3"]))["model"])
+    base = arch_from_model(simsim.resolve(simsim.compose(["model=deepseek_v3"])).model)
     n = 1_000_000
     rng = np.random.default_rng(0)
     grid = dataclasses.replace(
@@ -100,7 +100,19 @@ def main() -> None:
     ep = rng.choice([1, 8, 64, 256], n)
     r3 = rate(
         lambda: memory_per_gpu(
-            base, "fp8", "selective", "1f1b", 4096, 2048, tp, pp, 1, ep, 1, 1, 32
+            base,
+            precision="fp8",
+            recompute="selective",
+            schedule="1f1b",
+            seq_len=4096,
+            n_gpus=2048,
+            tp=tp,
+            pp=pp,
+            cp=1,
+            ep=ep,
+            zero_stage=1,
+            micro_batch=1,
+            n_microbatches=32,
         ),
         n,
     )
@@ -113,7 +125,7 @@ def main() -> None:
              "training.global_batch_tokens=62914560"]
         )
     )  # fmt: skip
-    arch = arch_from_model(sc["model"])
+    arch = arch_from_model(sc.model)
     choose_layout(sc, arch)
     best = np.inf
     for _ in range(5):

@@ -18,3 +18,9 @@ def config_dir() -> Path:
     raise FileNotFoundError(
         f"simsim's configs/ directory was not found next to {here}; reinstall simsim"
     )
+
+
+def available_presets(group: str) -> list[str]:
+    """Names of the presets of a config group (``model``, ``hardware``, ``software``,
+    ``experiment``)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))

@@ -91,9 +91,10 @@ def electricity_usd(energy_mwh_: ArrayLike, usd_per_kwh: ArrayLike) -> Array:
 
 def training_cost_usd(
     cost_model: str,
-    gpu_hours_: ArrayLike,
+    *,
+    hours: ArrayLike,
     days: ArrayLike,
-    energy_mwh_: ArrayLike,
+    energy: ArrayLike,
     n_gpus: ArrayLike,
     price_usd_per_hour: ArrayLike,
     purchase_usd: ArrayLike,
@@ -109,7 +110,7 @@ def training_cost_usd(
     known, i.e. finite). An unknown price or purchase (NaN) gives a NaN cost.
     """
     price = _f(price_usd_per_hour)
-    shape = np.broadcast(price, _f(gpu_hours_)).shape
+    shape = np.broadcast(price, _f(hours)).shape
     if cost_model == "auto":
         use_rental = np.broadcast_to(np.isfinite(price), shape)
     else:
@@ -120,9 +121,9 @@ def training_cost_usd(
     )  # fmt: skip
     return {
         "use_rental": use_rental,
-        "rental": np.where(use_rental, rental_cost_usd(gpu_hours_, price), 0.0),
+        "rental": np.where(use_rental, rental_cost_usd(hours, price), 0.0),
         "capital_amortised": np.where(use_rental, 0.0, capital),
-        "electricity": np.where(use_rental, 0.0, electricity_usd(energy_mwh_, usd_per_kwh)),
+        "electricity": np.where(use_rental, 0.0, electricity_usd(energy, usd_per_kwh)),
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from omegaconf import DictConfig
 
 from . import accounting as acc
@@ -13,42 +14,73 @@ from .engine import choose_layout
 from .physics import architecture as A
 from .result import Result
 from .scenario import arch_from_model, resolve
+from .schema import Scenario
 
 
-def _mfu(sc: dict[str, Any]) -> float:
-    eff = sc["efficiency"]
-    if eff["mfu"] is not None:
-        return float(eff["mfu"])
-    return float(eff["default_mfu"][sc["training"]["precision"]])
+def _mfu(sc: Scenario) -> float:
+    eff = sc.efficiency
+    if eff.mfu is not None:
+        return eff.mfu
+    mfu = eff.default_mfu.get(sc.training.precision)
+    assert mfu is not None  # checks.validate: a default MFU exists for the precision
+    return mfu
 
 
 def _or_nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
+def cost_parts(
+    sc: Scenario, hours: ArrayLike, days: ArrayLike, energy: ArrayLike
+) -> dict[str, Any]:
+    """:func:`simsim.accounting.training_cost_usd` with the scenario's cluster and prices."""
+    cl, hw = sc.cluster, sc.hardware
+    return acc.training_cost_usd(
+        cl.cost_model,
+        hours=hours,
+        days=days,
+        energy=energy,
+        n_gpus=cl.n_gpus,
+        price_usd_per_hour=_or_nan(hw.price_usd_per_hour),
+        purchase_usd=_or_nan(hw.purchase_usd),
+        server_cost_overhead=cl.server_cost_overhead,
+        interconnect_cost_overhead=cl.interconnect_cost_overhead,
+        depreciation_per_year=cl.depreciation_per_year,
+        usd_per_kwh=cl.electricity_usd_per_kwh,
+    )
+
+
 def _cost(
-    sc: dict[str, Any], gpu_hours: float, days: float, energy: float
+    sc: Scenario, gpu_hours: float, days: float, energy: float
 ) -> tuple[str, dict[str, float]]:
-    cl, hw = sc["cluster"], sc["hardware"]
-    parts = acc.training_cost_usd(
-        cl["cost_model"], gpu_hours, days, energy, cl["n_gpus"],
-        _or_nan(hw["price_usd_per_hour"]), _or_nan(hw["purchase_usd"]),
-        cl["server_cost_overhead"], cl["interconnect_cost_overhead"],
-        cl["depreciation_per_year"], cl["electricity_usd_per_kwh"],
-    )  # fmt: skip
+    parts = cost_parts(sc, gpu_hours, days, energy)
     if parts.pop("use_rental"):
         return "rental", {"rental": float(parts["rental"])}
-    if hw["purchase_usd"] is None:
+    if sc.hardware.purchase_usd is None:
         return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
     return "owned", {k: float(parts[k]) for k in ("capital_amortised", "electricity")}
 
 
-def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
+def assumptions(sc: Scenario) -> list[str]:
+    """Inputs that stand in for a missing measurement of this chip (said in the Result)."""
+    out = []
+    if sc.efficiency.mode == "derived":
+        for prec in dict.fromkeys((sc.training.precision, "bf16")):
+            if sc.hardware.mamf_fraction.get(prec) is None:
+                out.append(
+                    f"hardware.mamf_fraction.{prec}: not measured for {sc.hardware.name}; "
+                    f"efficiency.gemm_eta_max.{prec}={sc.efficiency.gemm_eta_max.get(prec)} used"
+                )
+    return out
+
+
+def simulate(cfg: Scenario | DictConfig | Mapping[str, Any]) -> Result:
     """Simulate one training scenario.
 
     Parameters
     ----------
-    cfg : a config from :func:`simsim.compose`, or a plain dict of the same shape
+    cfg : a :class:`simsim.Scenario`, a config from :func:`simsim.compose`, or a plain dict of
+        the same shape (validated against the same schema; unknown keys are an error)
 
     Returns
     -------
@@ -61,19 +93,17 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         when a field is invalid; the message names the field path and what is allowed.
     """
     sc = resolve(cfg)
-    model, hw, tr, cl = sc["model"], sc["hardware"], sc["training"], sc["cluster"]
+    model, hw, tr, cl = sc.model, sc.hardware, sc.training, sc.cluster
     arch = arch_from_model(model)
     params = A.param_counts(arch)
-    fpt = A.train_flops_per_token(arch, tr["seq_len"])
-    recompute = float(A.recompute_flops_per_token(arch, tr["seq_len"], tr["recompute"]))
+    fpt = A.train_flops_per_token(arch, tr.seq_len)
+    recompute = float(A.recompute_flops_per_token(arch, tr.seq_len, tr.recompute))
     hw_fpt = float(fpt["total"]) + recompute
     flops_per_token = float(fpt["total"])
-    train_flops = flops_per_token * float(tr["tokens"])
-    peak = float(hw["peak_tflops"][tr["precision"]]) * 1e12
-    bf16 = (hw["peak_tflops"]["bf16"] or hw["peak_tflops"]["fp16"] or 0.0) * 1e12
-    power = float(
-        acc.power_per_gpu_w(hw["tdp_w"], cl["gpu_power_fraction"], cl["node_overhead_w_per_gpu"])
-    )
+    train_flops = flops_per_token * tr.tokens
+    peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
+    bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
+    power = float(acc.power_per_gpu_w(hw.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu))
     choice = choose_layout(sc, arch)
 
     perf: dict[str, Any] = dict.fromkeys(
@@ -93,9 +123,9 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
     )
     breakdown: dict[str, float] = {}
     if choice.feasible:
-        n = int(cl["n_gpus"])
-        step_tokens = choice.layout["global_batch_seqs"] * tr["seq_len"]
-        if sc["efficiency"]["mode"] == "derived":
+        n = cl.n_gpus
+        step_tokens = choice.layout["global_batch_seqs"] * tr.seq_len
+        if sc.efficiency.mode == "derived":
             tokens_per_s = step_tokens / choice.step_breakdown_s["step"]
             achieved = tokens_per_s * flops_per_token / n
             mfu = achieved / peak
@@ -103,9 +133,9 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
             mfu = _mfu(sc)
             achieved = mfu * peak
             tokens_per_s = n * achieved / flops_per_token
-        hours = float(acc.gpu_hours(train_flops, achieved, cl["goodput"]))
+        hours = float(acc.gpu_hours(train_flops, achieved, cl.goodput))
         days = float(acc.wall_clock_days(hours, n))
-        energy = float(acc.energy_mwh(hours, power, cl["pue"]))
+        energy = float(acc.energy_mwh(hours, power, cl.pue))
         basis, breakdown = _cost(sc, hours, days, energy)
         perf.update(
             mfu=mfu,
@@ -118,18 +148,18 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
             energy_mwh=energy,
             cost_usd=float(sum(breakdown.values())) if breakdown else None,
             cost_basis=basis,
-            co2_tonnes=float(acc.co2_tonnes(energy, cl["grid_kgco2_per_kwh"])),
+            co2_tonnes=float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
         )
     components = {k: float(np.asarray(v)) / 1e9 for k, v in fpt.items() if k != "total"}
     return Result(
-        model=str(model["name"]),
-        hardware=str(hw["name"]),
-        precision=str(tr["precision"]),
-        n_gpus=int(cl["n_gpus"]),
-        train_tokens=float(tr["tokens"]),
-        seq_len=int(tr["seq_len"]),
-        efficiency_mode=str(sc["efficiency"]["mode"]),
-        software=str(sc["software"]["name"]),
+        model=model.name,
+        hardware=hw.name,
+        precision=tr.precision,
+        n_gpus=cl.n_gpus,
+        train_tokens=tr.tokens,
+        seq_len=tr.seq_len,
+        efficiency_mode=sc.efficiency.mode,
+        software=sc.software.name,
         total_params=float(params["total"]),
         active_params=float(params["active"]),
         total_params_with_mtp=float(params["total_with_mtp"]),
@@ -149,5 +179,6 @@ def simulate(cfg: DictConfig | Mapping[str, Any]) -> Result:
         alternative_layouts=choice.alternatives,
         layouts_rejected=choice.rejected,
         layouts_evaluated=choice.n_candidates,
+        assumptions=assumptions(sc),
         **perf,
     )

@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .output import write_csv
-from .plots import plt, save_figure, styled
+from .plots import save_figure, styled, subplots
 
 
 def _flatten(result: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def plot_comparison(df: pd.DataFrame, stem: Path) -> list[Path]:
     labels = [
         f"{m}\n{h} x{n}" for m, h, n in zip(df["model"], df["hardware"], df["n_gpus"], strict=True)
     ]
-    fig, (ax1, ax2) = plt.subplots(
+    fig, (ax1, ax2) = subplots(
         1, 2, figsize=(max(6.0, 1.2 * len(df) + 3), 3.8), layout="constrained"
     )
     ax1.bar(labels, df["gpu_hours"].fillna(0) / 1e6, color="C0")

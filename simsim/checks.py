@@ -1,17 +1,20 @@
-"""Semantic validation of a resolved scenario (a plain dict of the schema's shape).
+"""Range and relation checks of a typed scenario (:class:`simsim.schema.Scenario`).
 
-Types and unknown keys are already checked by OmegaConf against :mod:`simsim.schema`; this module
-checks ranges and the relations between fields. Every problem becomes one line that names the
-field path, the bad value and what is allowed; all lines are raised together as a
-:class:`~simsim.errors.ConfigError`. Code below the scenario layer trusts its inputs.
+Types, unknown keys and missing fields are checked when the scenario is built
+(:func:`simsim.schema.build`); this module checks ranges and the relations between fields.
+Every problem becomes one line that names the field path, the bad value and what is allowed;
+all lines are raised together as a :class:`~simsim.errors.ConfigError`. Code below the scenario
+layer trusts its inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._paths import available_presets
 from .errors import ConfigError
+from .physics.pipeline import SCHEDULES
 from .schema import (
     ATTENTIONS,
     COST_MODELS,
@@ -20,30 +23,33 @@ from .schema import (
     PRECISIONS,
     RECOMPUTE,
     REPORTS,
-    SCHEDULES,
     ZERO_STAGES,
+    AppConfig,
+    Scenario,
 )
 
 _ZERO_LIST = ", ".join(map(str, ZERO_STAGES))
 
 
 class _Checker:
-    def __init__(self, cfg: dict[str, Any]):
-        self.cfg = cfg
+    def __init__(self, root: Any):
+        self.root = root
         self.problems: list[str] = []
 
     def get(self, path: str) -> Any:
-        node: Any = self.cfg
+        node: Any = self.root
         for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
+            node = getattr(node, part, None)
+            if node is None:
                 return None
-            node = node[part]
         return node
 
     def fail(self, path: str, value: Any, allowed: str) -> None:
         self.problems.append(f"{path}={value!r} {allowed}")
 
-    def check(self, path: str, ok: Callable[[Any], bool], allowed: str, optional: bool = False):
+    def check(
+        self, path: str, ok: Callable[[Any], bool], allowed: str, optional: bool = False
+    ) -> None:
         value = self.get(path)
         if value is None and optional:
             return
@@ -56,7 +62,14 @@ class _Checker:
     def non_negative(self, path: str, optional: bool = False) -> None:
         self.check(path, lambda v: v >= 0, "must be >= 0", optional)
 
-    def one_of(self, path: str, allowed: tuple[str, ...], optional: bool = False) -> None:
+    def fraction(self, path: str, optional: bool = False, closed_low: bool = False) -> None:
+        if closed_low:
+            self.check(path, lambda v: 0 <= v <= 1, "must be in [0, 1]", optional)
+        else:
+            self.check(path, lambda v: 0 < v <= 1, "must be in (0, 1]", optional)
+
+    def one_of(self, path: str, allowed: Iterable[str], optional: bool = False) -> None:
+        allowed = tuple(allowed)
         self.check(path, lambda v: v in allowed, f"must be one of {', '.join(allowed)}", optional)
 
 
@@ -68,108 +81,111 @@ def _check_model(c: _Checker) -> None:
     c.non_negative("model.mtp_depth")
     c.one_of("model.ffn_act", FFN_ACTS)
     c.one_of("model.attention", ATTENTIONS)
-    m = c.cfg["model"]
-    h, nh, nkv = m.get("d_model"), m.get("n_heads"), m.get("n_kv_heads")
-    if m.get("head_dim") is None and m.get("attention") != "mla" and h and nh and h > 0 and nh > 0:
-        if h % nh:
-            c.fail(
-                "model.n_heads", nh, f"must divide model.d_model={h} when model.head_dim is null"
-            )
-    if nkv and nh and nkv > 0 and nh > 0 and nh % nkv:
+    m = c.root.model
+    h, nh, nkv = m.d_model, m.n_heads, m.n_kv_heads
+    if m.head_dim is None and m.attention != "mla" and h > 0 and nh > 0 and h % nh:
+        c.fail("model.n_heads", nh, f"must divide model.d_model={h} when model.head_dim is null")
+    if nkv and nh > 0 and nkv > 0 and nh % nkv:
         c.fail("model.n_kv_heads", nkv, f"must divide model.n_heads={nh}")
-    if m.get("attention") == "mha" and nkv not in (None, nh):
+    if m.attention == "mha" and nkv not in (None, nh):
         c.fail("model.n_kv_heads", nkv, f"must equal model.n_heads={nh} (or be null) for mha")
-    if m.get("attention") == "mla":
-        if not m.get("mla"):
+    if m.attention == "mla":
+        if m.mla is None:
             c.fail("model.mla", None, "must be set when model.attention='mla'")
         else:
             for f in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
                 c.positive(f"model.mla.{f}")
             c.positive("model.mla.q_lora_rank", optional=True)
-    elif m.get("mla"):
+    elif m.mla is not None:
         c.fail(
-            "model.mla",
-            "{...}",
-            f"is only used with model.attention='mla', not {m.get('attention')!r}",
+            "model.mla", "{...}", f"is only used with model.attention='mla', not {m.attention!r}"
         )
-    moe = m.get("moe")
-    n_layers = m.get("n_layers") or 0
-    if moe:
+    moe = m.moe
+    if moe is not None:
         for f in ("n_experts", "top_k", "d_ff_expert"):
             c.positive(f"model.moe.{f}")
         c.non_negative("model.moe.n_shared")
         c.positive("model.moe.max_nodes_per_token", optional=True)
         c.check("model.moe.capacity_factor", lambda v: v >= 1.0, "must be >= 1 (or null)", True)
-        k, e = moe.get("top_k"), moe.get("n_experts")
-        if k and e and k > e:
-            c.fail("model.moe.top_k", k, f"must be <= model.moe.n_experts={e}")
-        nd = moe.get("n_dense_layers")
-        if nd is None or nd < 0 or (n_layers > 0 and nd > n_layers):
-            c.fail("model.moe.n_dense_layers", nd, f"must be in [0, model.n_layers={n_layers}]")
-        dense_layers = nd or 0
+        if moe.top_k > moe.n_experts > 0:
+            c.fail("model.moe.top_k", moe.top_k, f"must be <= model.moe.n_experts={moe.n_experts}")
+        nd = moe.n_dense_layers
+        if nd < 0 or (m.n_layers > 0 and nd > m.n_layers):
+            c.fail("model.moe.n_dense_layers", nd, f"must be in [0, model.n_layers={m.n_layers}]")
+        dense_layers = max(nd, 0)
     else:
-        dense_layers = n_layers
-    if dense_layers and m.get("d_ff") is None:
+        dense_layers = m.n_layers
+    if dense_layers > 0 and m.d_ff is None:
         c.fail("model.d_ff", None, f"must be set: the model has {dense_layers} dense-FFN layers")
 
 
 def _check_hardware(c: _Checker) -> None:
-    for f in ("hbm_gb", "hbm_tbps", "scale_up_gbps", "scale_out_gbps", "tdp_w"):
+    for f in ("hbm_gib", "hbm_tbps", "scale_up_gbps", "scale_out_gbps", "tdp_w"):
         c.positive(f"hardware.{f}")
     for f in ("scale_up_domain", "gpus_per_node"):
         c.check(f"hardware.{f}", lambda v: v >= 1, "must be >= 1")
-    for f in ("die_mm2", "price_usd_per_hour", "purchase_usd"):
+    for f in ("die_mm2", "price_usd_per_hour", "purchase_usd", "pcie_gbps"):
         c.positive(f"hardware.{f}", optional=True)
+    c.non_negative("hardware.onchip_nic_gbps")
     for p in PRECISIONS:
         c.positive(f"hardware.peak_tflops.{p}", optional=True)
-    hw = c.cfg["hardware"]
-    prec = c.get("training.precision")
-    peaks = hw.get("peak_tflops") or {}
-    if prec in PRECISIONS and peaks.get(prec) is None:
-        have = [p for p in PRECISIONS if peaks.get(p) is not None]
+        c.fraction(f"hardware.mamf_fraction.{p}", optional=True)
+    c.fraction("hardware.collective_efficiency")
+    c.non_negative("hardware.scale_up_latency_us")
+    c.non_negative("hardware.scale_out_latency_us")
+    c.check("hardware.dualpipe_comm_sm_fraction", lambda v: 0 <= v < 1, "must be in [0, 1)")
+    hw = c.root.hardware
+    prec = c.root.training.precision
+    if prec in PRECISIONS and hw.peak_tflops.get(prec) is None:
+        have = [p for p in PRECISIONS if hw.peak_tflops.get(p) is not None]
         c.fail(
             "training.precision",
             prec,
-            f"is not supported by hardware {hw.get('name')!r}, which has: {', '.join(have)}",
+            f"is not supported by hardware {hw.name!r}, which has: {', '.join(have)}",
         )
 
 
 def _check_training_cluster(c: _Checker) -> None:
     for f in ("tokens", "seq_len", "global_batch_tokens"):
         c.positive(f"training.{f}")
-    seq, gbt = c.get("training.seq_len"), c.get("training.global_batch_tokens")
-    if seq and gbt and seq > 0 and gbt > 0 and gbt < seq:
-        c.fail("training.global_batch_tokens", gbt, f"must be >= training.seq_len={seq}")
+    tr = c.root.training
+    if tr.seq_len > 0 and tr.global_batch_tokens > 0 and tr.global_batch_tokens < tr.seq_len:
+        c.fail(
+            "training.global_batch_tokens",
+            tr.global_batch_tokens,
+            f"must be >= training.seq_len={tr.seq_len}",
+        )
     c.one_of("training.precision", PRECISIONS)
     c.one_of("training.recompute", RECOMPUTE)
     c.check("cluster.n_gpus", lambda v: v >= 1, "must be >= 1")
     c.check("cluster.pue", lambda v: v >= 1.0, "must be >= 1 (PUE is facility / IT energy)")
     c.non_negative("cluster.grid_kgco2_per_kwh")
     c.non_negative("cluster.electricity_usd_per_kwh")
-    c.check("cluster.goodput", lambda v: 0 < v <= 1, "must be in (0, 1]")
+    c.fraction("cluster.goodput")
     c.check("cluster.gpu_power_fraction", lambda v: 0 < v <= 2, "must be in (0, 2]")
     c.non_negative("cluster.node_overhead_w_per_gpu")
     c.one_of("cluster.cost_model", COST_MODELS)
     c.check("cluster.server_cost_overhead", lambda v: v >= 1, "must be >= 1")
     c.check("cluster.interconnect_cost_overhead", lambda v: v >= 1, "must be >= 1")
-    c.check("cluster.depreciation_per_year", lambda v: 0 < v <= 1, "must be in (0, 1]")
-    hw = c.cfg["hardware"]
-    model = c.get("cluster.cost_model")
-    if model == "rental" and hw.get("price_usd_per_hour") is None:
+    c.fraction("cluster.depreciation_per_year")
+    hw = c.root.hardware
+    model = c.root.cluster.cost_model
+    if model == "rental" and hw.price_usd_per_hour is None:
         c.fail(
             "cluster.cost_model",
             model,
-            f"needs hardware.price_usd_per_hour, unknown for {hw.get('name')!r}; use owned or auto",
+            f"needs hardware.price_usd_per_hour, unknown for {hw.name!r}; use owned or auto",
         )
-    if model == "owned" and hw.get("purchase_usd") is None:
+    if model == "owned" and hw.purchase_usd is None:
         c.fail(
             "cluster.cost_model",
             model,
-            f"needs hardware.purchase_usd, unknown for {hw.get('name')!r}; use rental or auto",
+            f"needs hardware.purchase_usd, unknown for {hw.name!r}; use rental or auto",
         )
 
 
 def _check_parallel(c: _Checker) -> None:
+    before = len(c.problems)
     for f in ("tp", "pp", "dp", "ep", "cp", "micro_batch", "virtual_stages"):
         c.check(
             f"parallel.{f}", lambda v: v >= 1, "must be >= 1 (or null to let simsim choose)", True
@@ -181,111 +197,126 @@ def _check_parallel(c: _Checker) -> None:
         True,
     )
     c.one_of("parallel.schedule", SCHEDULES, optional=True)
-    p = c.cfg["parallel"]
-    m = c.cfg["model"]
-    tp, pp, ep = (p.get(k) for k in ("tp", "pp", "ep"))
-    nh = m.get("n_heads")
-    if tp and nh and tp >= 1 and nh % tp:
-        c.fail("parallel.tp", tp, f"must divide model.n_heads={nh}")
-    if pp and m.get("n_layers") and pp > m["n_layers"]:
-        c.fail("parallel.pp", pp, f"must be <= model.n_layers={m['n_layers']}")
-    if ep and ep > 1:
-        moe = m.get("moe")
-        if not moe:
-            c.fail("parallel.ep", ep, "must be 1 (or null) for a dense model")
-        elif moe.get("n_experts") and moe["n_experts"] % ep:
-            c.fail("parallel.ep", ep, f"must divide model.moe.n_experts={moe['n_experts']}")
-    if (
-        p.get("virtual_stages")
-        and p.get("virtual_stages") > 1
-        and p.get("schedule") not in (None, "interleaved")
-    ):
-        c.fail(
-            "parallel.virtual_stages", p["virtual_stages"], "needs parallel.schedule=interleaved"
-        )
+    p, m = c.root.parallel, c.root.model
+    if len(c.problems) > before:
+        return  # the relations below assume positive degrees
+    n = c.root.cluster.n_gpus
+    if p.tp and m.n_heads % p.tp:
+        c.fail("parallel.tp", p.tp, f"must divide model.n_heads={m.n_heads}")
+    if p.pp and p.pp > m.n_layers:
+        c.fail("parallel.pp", p.pp, f"must be <= model.n_layers={m.n_layers}")
+    if p.cp and c.root.training.seq_len % p.cp:
+        c.fail("parallel.cp", p.cp, f"must divide training.seq_len={c.root.training.seq_len}")
+    given = {k: getattr(p, k) for k in ("tp", "pp", "cp", "dp") if getattr(p, k)}
+    product = 1
+    for v in given.values():
+        product *= v
+    names = "*".join(f"parallel.{k}" for k in given)
+    if len(given) == 4 and product != n:
+        c.fail(names, product, f"must equal cluster.n_gpus={n}")
+    elif given and n % product:
+        c.fail(names, product, f"must divide cluster.n_gpus={n}")
+    if p.ep and p.ep > 1:
+        if m.moe is None:
+            c.fail("parallel.ep", p.ep, "must be 1 (or null) for a dense model")
+        elif m.moe.n_experts % p.ep:
+            c.fail("parallel.ep", p.ep, f"must divide model.moe.n_experts={m.moe.n_experts}")
+    if p.virtual_stages and p.virtual_stages > 1 and p.schedule not in (None, "interleaved"):
+        c.fail("parallel.virtual_stages", p.virtual_stages, "needs parallel.schedule=interleaved")
 
 
 def _check_software(c: _Checker) -> None:
     """The software stack's fractions, and a fixed schedule or ZeRO stage the stack offers."""
-    c.check("software.kernel_efficiency", lambda v: 0 < v <= 1, "must be in (0, 1]")
+    c.fraction("software.kernel_efficiency")
     for f in ("tp_overlap", "pp_overlap", "dp_overlap"):
-        c.check(f"software.{f}", lambda v: 0 <= v <= 1, "must be in [0, 1]")
-    sw = c.cfg.get("software") or {}
-    schedules, stages = list(sw.get("schedules") or []), list(sw.get("zero_stages") or [])
-    for i, s in enumerate(schedules):
+        c.fraction(f"software.{f}", closed_low=True)
+    sw = c.root.software
+    for i, s in enumerate(sw.schedules):
         if s not in SCHEDULES:
             c.fail(f"software.schedules[{i}]", s, f"must be one of {', '.join(SCHEDULES)}")
-    for i, z in enumerate(stages):
+    for i, z in enumerate(sw.zero_stages):
         if z not in ZERO_STAGES:
             c.fail(f"software.zero_stages[{i}]", z, f"must be one of {_ZERO_LIST}")
-    if not schedules:
-        c.fail("software.schedules", schedules, f"must list at least one of {', '.join(SCHEDULES)}")
-    if not stages:
-        c.fail("software.zero_stages", stages, f"must list at least one of {_ZERO_LIST}")
-    p, name = c.cfg["parallel"], sw.get("name")
-    if schedules and p.get("schedule") is not None and p["schedule"] not in schedules:
+    if not sw.schedules:
+        c.fail("software.schedules", [], f"must list at least one of {', '.join(SCHEDULES)}")
+    if not sw.zero_stages:
+        c.fail("software.zero_stages", [], f"must list at least one of {_ZERO_LIST}")
+    p = c.root.parallel
+    if sw.schedules and p.schedule is not None and p.schedule not in sw.schedules:
         c.fail(
             "parallel.schedule",
-            p["schedule"],
-            f"is not offered by software={name} (allowed: {', '.join(schedules)}); "
+            p.schedule,
+            f"is not offered by software={sw.name} (allowed: {', '.join(sw.schedules)}); "
             "choose another software preset or schedule",
         )
-    if stages and p.get("zero_stage") is not None and p["zero_stage"] not in stages:
+    if sw.zero_stages and p.zero_stage is not None and p.zero_stage not in sw.zero_stages:
         c.fail(
             "parallel.zero_stage",
-            p["zero_stage"],
-            f"is not offered by software={name} (allowed: {', '.join(map(str, stages))})",
+            p.zero_stage,
+            f"is not offered by software={sw.name} "
+            f"(allowed: {', '.join(map(str, sw.zero_stages))})",
         )
 
 
-def _check_report(c: _Checker) -> None:
-    from .scenario import available_presets
+def _check_efficiency(c: _Checker) -> None:
+    c.one_of("efficiency.mode", EFFICIENCY_MODES)
+    c.fraction("efficiency.mfu", optional=True)
+    eff = c.root.efficiency
+    if eff.mfu is not None and eff.mode == "derived":
+        c.fail(
+            "efficiency.mfu",
+            eff.mfu,
+            "is used only with efficiency.mode=fixed (derived mode computes the MFU); "
+            "add efficiency.mode=fixed",
+        )
+    c.fraction("efficiency.usable_hbm_fraction")
+    c.non_negative("efficiency.gemm_m_half")
+    c.fraction("efficiency.attention_efficiency")
+    for p in PRECISIONS:
+        c.fraction(f"efficiency.default_mfu.{p}", optional=True)
+        c.fraction(f"efficiency.gemm_eta_max.{p}", optional=True)
+    prec = c.root.training.precision
+    if prec in PRECISIONS:
+        if eff.mfu is None and eff.default_mfu.get(prec) is None:
+            c.fail(
+                "efficiency.default_mfu",
+                prec,
+                f"has no entry for training.precision={prec!r}; set efficiency.mfu",
+            )
+        if eff.gemm_eta_max.get(prec) is None and c.root.hardware.mamf_fraction.get(prec) is None:
+            c.fail(
+                "efficiency.gemm_eta_max",
+                prec,
+                f"has no entry for training.precision={prec!r} and hardware "
+                f"{c.root.hardware.name!r} has no mamf_fraction.{prec}",
+            )
 
+
+def validate(sc: Scenario) -> None:
+    """Raise :class:`ConfigError` listing every problem in the typed scenario ``sc``."""
+    c = _Checker(sc)
+    _check_model(c)
+    _check_hardware(c)
+    _check_training_cluster(c)
+    _check_efficiency(c)
+    _check_software(c)
+    _check_parallel(c)
+    if c.problems:
+        raise ConfigError(c.problems)
+
+
+def validate_app(app: AppConfig) -> None:
+    """Raise :class:`ConfigError` for a bad report name or a report preset that does not exist."""
+    c = _Checker(app)
     c.one_of("report.name", REPORTS, optional=True)
-    for group in ("models", "hardware"):
-        allowed = available_presets("model" if group == "models" else "hardware")
-        for i, name in enumerate(c.get(f"report.{group}") or []):
+    for group, preset_group in (("models", "model"), ("hardware", "hardware")):
+        allowed = available_presets(preset_group)
+        for i, name in enumerate(getattr(app.report, group)):
             if name not in allowed:
                 c.fail(
                     f"report.{group}[{i}]",
                     name,
                     f"is not a preset; available: {', '.join(allowed)}",
                 )
-
-
-def _check_efficiency(c: _Checker) -> None:
-    c.one_of("efficiency.mode", EFFICIENCY_MODES)
-    c.check("efficiency.mfu", lambda v: 0 < v <= 1, "must be in (0, 1]", optional=True)
-    if c.get("efficiency.mfu") is not None and c.get("efficiency.mode") == "derived":
-        c.fail(
-            "efficiency.mfu",
-            c.get("efficiency.mfu"),
-            "is used only with efficiency.mode=fixed (derived mode computes the MFU); "
-            "add efficiency.mode=fixed",
-        )
-    c.check("efficiency.usable_hbm_fraction", lambda v: 0 < v <= 1, "must be in (0, 1]")
-    prec = c.get("training.precision")
-    if c.get("efficiency.mfu") is None and prec in PRECISIONS:
-        dm = c.get("efficiency.default_mfu") or {}
-        if prec not in dm:
-            c.fail(
-                "efficiency.default_mfu",
-                sorted(dm),
-                f"has no entry for training.precision={prec!r}; set efficiency.mfu",
-            )
-        elif not 0 < dm[prec] <= 1:
-            c.fail(f"efficiency.default_mfu.{prec}", dm[prec], "must be in (0, 1]")
-
-
-def validate(cfg: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` listing every problem in ``cfg`` (a resolved plain dict)."""
-    c = _Checker(cfg)
-    _check_model(c)
-    _check_hardware(c)
-    _check_training_cluster(c)
-    _check_parallel(c)
-    _check_efficiency(c)
-    _check_software(c)
-    _check_report(c)
     if c.problems:
         raise ConfigError(c.problems)

@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 
 from .physics import architecture as A
 from .physics import memory as M
+from .physics.pipeline import SCHEDULE_CODES, in_flight_microbatches
+from .schema import Scenario
 
 GIB = 2.0**30
 
@@ -66,39 +68,39 @@ def _fixed_schedule(offered: list[str]) -> str:
     return FIXED_DEFAULTS["schedule"] if FIXED_DEFAULTS["schedule"] in offered else offered[0]
 
 
-def _candidates(sc: dict[str, Any]) -> dict[str, NDArray[np.int64]]:
+def _candidates(sc: Scenario) -> dict[str, NDArray[np.int64]]:
     """Every combination of the layout fields: a given field has its value; a null one is
     searched (derived mode) or defaulted (fixed mode, see :data:`FIXED_DEFAULTS`)."""
-    par, model, hw = sc["parallel"], sc["model"], sc["hardware"]
-    n = sc["cluster"]["n_gpus"]
-    derived = sc["efficiency"]["mode"] == "derived"
-    moe = model.get("moe")
-    seq = sc["training"]["seq_len"]
-    schedules = sc["software"]["schedules"]
-    tp_max = min(hw["scale_up_domain"], TP_CAP, model["n_heads"])
+    par, model, hw = sc.parallel, sc.model, sc.hardware
+    n = sc.cluster.n_gpus
+    derived = sc.efficiency.mode == "derived"
+    moe = model.moe
+    seq = sc.training.seq_len
+    schedules = list(sc.software.schedules)
+    tp_max = min(hw.scale_up_domain, TP_CAP, model.n_heads)
     if not derived:
-        tp_max = min(tp_max, hw["gpus_per_node"])
+        tp_max = min(tp_max, hw.gpus_per_node)
     searched: dict[str, list[Any]] = {
-        "tp": [t for t in _powers_of_two(tp_max) if model["n_heads"] % t == 0],
-        "pp": _powers_of_two(min(model["n_layers"], n)),
+        "tp": [t for t in _powers_of_two(tp_max) if model.n_heads % t == 0],
+        "pp": _powers_of_two(min(model.n_layers, n)),
         "cp": _powers_of_two(32) if derived and seq >= CP_MIN_SEQ else [1],
-        "ep": [e for e in _powers_of_two(min(moe["n_experts"], n)) if moe["n_experts"] % e == 0]
+        "ep": [e for e in _powers_of_two(min(moe.n_experts, n)) if moe.n_experts % e == 0]
         if moe
         else [1],
-        "zero_stage": list(sc["software"]["zero_stages"]),
+        "zero_stage": list(sc.software.zero_stages),
         "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
-        "schedule": list(schedules) if derived else [_fixed_schedule(schedules)],
+        "schedule": schedules if derived else [_fixed_schedule(schedules)],
         "virtual_stages": [1, *SEARCH["virtual_stages"]],
     }
-    axes = {k: [par[k]] if par[k] is not None else v for k, v in searched.items()}
-    if par["virtual_stages"] is not None:
-        axes["virtual_stages"] = [1, par["virtual_stages"]]
-    axes["schedule"] = [M.SCHEDULE_CODES[s] for s in axes["schedule"]]
+    axes = {k: [getattr(par, k)] if getattr(par, k) is not None else v for k, v in searched.items()}
+    if par.virtual_stages is not None:
+        axes["virtual_stages"] = [1, par.virtual_stages]
+    axes["schedule"] = [SCHEDULE_CODES[s] for s in axes["schedule"]]
     grids = np.meshgrid(*[np.asarray(v, dtype=np.int64) for v in axes.values()], indexing="ij")
     c = {k: g.ravel() for k, g in zip(axes, grids, strict=True)}
     # virtual stages belong to the interleaved schedule only, with >= 1 layer per chunk
-    interleaved = c["schedule"] == M.SCHEDULE_CODES["interleaved"]
-    chunks_fit = c["pp"] * c["virtual_stages"] <= model["n_layers"]
+    interleaved = c["schedule"] == SCHEDULE_CODES["interleaved"]
+    chunks_fit = c["pp"] * c["virtual_stages"] <= model.n_layers
     keep = np.where(interleaved, (c["virtual_stages"] >= 2) & chunks_fit, c["virtual_stages"] == 1)
     return {k: val[keep] for k, val in c.items()}
 
@@ -129,6 +131,7 @@ def stage_params(
 
 def memory_per_gpu(
     arch: A.Arch,
+    *,
     precision: str,
     recompute: str,
     schedule: str | NDArray[Any],
@@ -156,8 +159,8 @@ def memory_per_gpu(
     n = np.asarray(n_gpus, float)
     dp = n / (tp * pp * cp)
     sp = stage_params(arch, tp, pp, ep)
-    code = np.asarray(M.SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
-    copies = np.where(code == M.SCHEDULE_CODES["dualpipe"], 2.0, 1.0)
+    code = np.asarray(SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
+    copies = np.where(code == SCHEDULE_CODES["dualpipe"], 2.0, 1.0)
     states = M.model_state_bytes(sp["ne"], dp * cp, zero_stage, precision, copies)
     states = states + M.model_state_bytes(
         sp["expert"], n / (pp * ep), zero_stage, precision, copies
@@ -189,13 +192,13 @@ def memory_per_gpu(
     inter = (dense_layers * dense_inter + moe_layers * moe_inter) / n_layers
     per_tok_layer = M.activation_bytes_per_token_layer(h, lin, inter, recompute, precision)
     layers_per_stage = (n_layers + float(np.asarray(arch.mtp_depth))) / pp
-    in_flight = M.in_flight_microbatches(schedule, pp, n_microbatches, virtual_stages)
+    in_flight = in_flight_microbatches(schedule, pp, n_microbatches, virtual_stages)
     tokens = np.asarray(micro_batch, float) * seq_len / (tp * cp)
     acts = per_tok_layer * layers_per_stage * in_flight * tokens
     return {"model_states": states, "activations": acts, "total": states + acts}
 
 
-def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutChoice:
+def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
     """Evaluate every candidate layout at once; keep the feasible ones; pick the best.
 
     Fixed mode: the least model parallelism that fits (the step time does not depend on it).
@@ -203,9 +206,9 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutCho
     """
     from .performance import machine, step_time
 
-    par, tr = sc["parallel"], sc["training"]
-    n = int(sc["cluster"]["n_gpus"])
-    derived = sc["efficiency"]["mode"] == "derived"
+    par, tr = sc.parallel, sc.training
+    n = sc.cluster.n_gpus
+    derived = sc.efficiency.mode == "derived"
     c = _candidates(sc)
     tp, pp, cp, ep, zs, mb, code, v = (
         c[k]
@@ -214,25 +217,25 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutCho
     mp = tp * pp * cp
     divides = n % mp == 0
     dp = np.where(divides, n // np.maximum(mp, 1), 0)
-    if par["dp"]:
-        divides &= dp == par["dp"]
+    if par.dp:
+        divides &= dp == par.dp
     ep_ok = divides & ((n // np.maximum(pp, 1)) % ep == 0)
     # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
     # launcher would pick it); fewer than one is infeasible.
-    seqs = tr["global_batch_tokens"] / tr["seq_len"]
+    seqs = tr.global_batch_tokens / tr.seq_len
     m = np.floor(seqs / np.maximum(dp * mb, 1) + 1e-9)
     batch_ok = ep_ok & (m >= 1)
     sched_ok = batch_ok & np.select(
-        [code == M.SCHEDULE_CODES["dualpipe"], code == M.SCHEDULE_CODES["interleaved"]],
+        [code == SCHEDULE_CODES["dualpipe"], code == SCHEDULE_CODES["interleaved"]],
         [(pp >= 2) & (pp % 2 == 0), (pp >= 2) & (m % np.maximum(pp, 1) == 0)],
         True,
     )
     mem = memory_per_gpu(
-        arch, tr["precision"], tr["recompute"], code, tr["seq_len"], n,
-        tp, pp, cp, ep, zs, mb, np.maximum(m, 1), v,
+        arch, precision=tr.precision, recompute=tr.recompute, schedule=code,
+        seq_len=tr.seq_len, n_gpus=n, tp=tp, pp=pp, cp=cp, ep=ep, zero_stage=zs,
+        micro_batch=mb, n_microbatches=np.maximum(m, 1), virtual_stages=v,
     )  # fmt: skip
-    # HBM capacities are binary: a vendor's "80GB" H100 has 80 GiB (nvidia-smi: 81,559 MiB).
-    usable = sc["hardware"]["hbm_gb"] * GIB * sc["efficiency"]["usable_hbm_fraction"]
+    usable = sc.hardware.hbm_gib * GIB * sc.efficiency.usable_hbm_fraction
     fits = sched_ok & (mem["total"] <= usable)
     # rejection reasons in the order the checks apply; a candidate counts under its first one
     stages = [
@@ -258,22 +261,23 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutCho
             reason += (
                 f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "
                 f"(tp={tp[i]}, pp={pp[i]}, ep={ep[i]}, zero_stage={zs[i]}) "
-                f"against {usable / 1e9:.1f} GB usable of {sc['hardware']['hbm_gb']} GiB"
+                f"against {usable / 1e9:.1f} GB usable ({sc.hardware.hbm_gib:g} GiB = "
+                f"{sc.hardware.hbm_gib * GIB / 1e9:.1f} GB of HBM)"
             )
         return LayoutChoice(False, {}, {}, reason, rejected, len(tp))
 
     idx = np.flatnonzero(fits)
-    names = {v_: k for k, v_ in M.SCHEDULE_CODES.items()}
+    names = {v_: k for k, v_ in SCHEDULE_CODES.items()}
     breakdown: dict[str, NDArray[np.float64]] = {}
     if derived:
         sub = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "dp": dp, "zero_stage": zs,
                "micro_batch": mb, "schedule": code, "v": v, "m": m}  # fmt: skip
         sub = {k: val[idx] for k, val in sub.items()}
-        moe = sc["model"].get("moe") or {}
-        if moe.get("max_nodes_per_token"):
-            sub["max_nodes"] = np.asarray(float(moe["max_nodes_per_token"]))
+        moe = sc.model.moe
+        if moe is not None and moe.max_nodes_per_token:
+            sub["max_nodes"] = np.asarray(float(moe.max_nodes_per_token))
         sp = stage_params(arch, sub["tp"], sub["pp"], sub["ep"])
-        breakdown = step_time(arch, tr["seq_len"], tr["precision"], tr["recompute"],
+        breakdown = step_time(arch, tr.seq_len, tr.precision, tr.recompute,
                               machine(sc), n, sub, sp)  # fmt: skip
         rate = sub["m"] * sub["dp"] * sub["micro_batch"] / breakdown["step"]
         order = idx[np.lexsort((mem["total"][idx], -rate))]
@@ -283,7 +287,7 @@ def choose_layout(sc: dict[str, Any], arch: A.Arch, top_n: int = 5) -> LayoutCho
         pos = {}
     given = sorted(
         k for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
-        if par[k] is not None
+        if getattr(par, k) is not None
     )  # fmt: skip
 
     def describe(j: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -20,7 +21,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from .scenario import available_presets, compose
+from .scenario import available_presets, compose_dict
+from .schema import HardwareConfig, Scenario, to_plain
 
 #: Operand bit length of each precision key of ``hardware.peak_tflops`` (TN1 of 3A090).
 BITS = {"fp8": 8, "bf16": 16, "fp16": 16, "tf32": 32, "fp32": 32}
@@ -52,13 +54,20 @@ class Classification:
     unknown: list[str] = field(default_factory=list)
 
 
-def hardware_spec(hardware: str | DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The ``hardware`` section as a plain dict, from a preset name, a config or a dict."""
+def hardware_spec(
+    hardware: str | DictConfig | HardwareConfig | Scenario | Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``hardware`` section as a plain dict, from a preset name, a config, a typed
+    hardware section or scenario, or a dict."""
     node: Any = (
-        compose([f"hardware={hardware}"]).hardware if isinstance(hardware, str) else hardware
+        compose_dict([f"hardware={hardware}"])["hardware"]
+        if isinstance(hardware, str)
+        else hardware
     )
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=True)
+    elif isinstance(node, HardwareConfig | Scenario):
+        node = to_plain(node)
     assert isinstance(node, dict)
     section = node.get("hardware", node)  # a whole scenario, or its hardware section
     return {str(k): v for k, v in section.items()}

@@ -17,10 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -39,9 +35,10 @@ from .export_control import (
     with_compute_scaled,
 )
 from .output import write_csv
-from .plots import format_log_axis, save_figure, styled
+from .plots import format_log_axis, save_figure, styled, subplots
 from .report import format_frame
-from .scenario import compose, resolve
+from .scenario import compose_dict, resolve
+from .schema import Scenario
 
 HEADLINE_HARDWARE = ["h800_sxm", "h100_sxm", "h20", "a800_80gb", "ascend_910b", "ascend_910c"]
 HEADLINE_MODELS = ["deepseek_v3", "llama3_405b"]
@@ -49,40 +46,38 @@ HEADLINE_MODELS = ["deepseek_v3", "llama3_405b"]
 
 def scenario_for(
     model: str, hardware: str | dict[str, Any], overrides: tuple[str, ...] = ()
-) -> dict[str, Any]:
+) -> Scenario:
     """A derived-mode scenario of ``model`` on a preset or a custom hardware spec. DeepSeek-V3
     trains in FP8 (its recipe) where the chip has FP8, else BF16; other models in BF16."""
     spec = hardware_spec(hardware)
     spec = {k: v for k, v in spec.items() if k not in ("cut", "classification")}
     fp8 = model == "deepseek_v3" and spec["peak_tflops"].get("fp8")
     base = ["experiment=deepseek_v3"] if model == "deepseek_v3" else [f"model={model}"]
-    sc = resolve(
-        compose(
-            [
-                *base,
-                "efficiency.mode=derived",
-                f"training.precision={'fp8' if fp8 else 'bf16'}",
-                "parallel.tp=null",
-                "parallel.pp=null",
-                "parallel.ep=null",
-                "parallel.cp=null",
-                "parallel.zero_stage=null",
-                "parallel.schedule=null",
-                *overrides,
-            ]
-        )
+    data = compose_dict(
+        [
+            *base,
+            "efficiency.mode=derived",
+            f"training.precision={'fp8' if fp8 else 'bf16'}",
+            "parallel.tp=null",
+            "parallel.pp=null",
+            "parallel.ep=null",
+            "parallel.cp=null",
+            "parallel.zero_stage=null",
+            "parallel.schedule=null",
+            *overrides,
+        ]
     )
-    sc["hardware"] = spec
-    if spec["peak_tflops"].get(sc["training"]["precision"]) is None:
-        sc["training"]["precision"] = "fp16"  # V100-class parts without BF16
-    return sc
+    data["hardware"] = spec
+    if spec["peak_tflops"].get(data["training"]["precision"]) is None:
+        data["training"]["precision"] = "fp16"  # V100-class parts without BF16
+    return resolve(data)
 
 
 def _status(c: Any) -> str:
     return {True: str(c.clause), False: "not controlled", None: "unknown"}[c.controlled]
 
 
-def _row(model: str, spec: dict[str, Any], sc: dict[str, Any]) -> dict[str, Any]:
+def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
     r = simulate(sc)
     b = r.step_breakdown_s
     status = classify(spec, "2023-10")
@@ -245,7 +240,7 @@ def equivalent_gpus(
 def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
     """GPU-hours per chip for each model, and the step breakdown behind it."""
     models = list(dict.fromkeys(df["model"]))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1, len(models), figsize=(5.5 * len(models), 3.8), layout="constrained", squeeze=False
     )
     for ax, model in zip(axes[0], models, strict=True):
@@ -280,7 +275,7 @@ def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
     """GPU-hours against a rule's threshold; the right axis reads the same curve as wall-clock
     days on the scenario's cluster."""
     n_gpus = float(df["gpu_hours"].iloc[-1] / df["days"].iloc[-1] / acc.HOURS_PER_DAY)
-    fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
+    fig, ax = subplots(figsize=(6.0, 3.8), layout="constrained")
     ax.plot(df[x], df["gpu_hours"] / 1e6, marker="o")
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="GPU-hours [millions]")
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .api import simulate
 from .output import write_csv
-from .plots import format_log_axis, plt, save_figure, styled
+from .plots import format_log_axis, save_figure, styled, subplots
 from .scenario import compose
 
 DENSE = ["llama3_8b", "llama2_70b", "qwen2_72b", "deepseek_67b", "gpt3_175b", "llama3_405b"]
@@ -72,7 +72,7 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
         ("energy_mwh", "energy [MWh]"),
         ("cost_usd", "cost [USD]"),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(12, 3.8), layout="constrained")
     for ax, (col, label) in zip(axes, metrics, strict=True):
         for i, hw in enumerate(dict.fromkeys(df["hardware"])):
             for kind, marker in (("dense", "o"), ("moe", "s")):

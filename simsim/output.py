@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._version import __version__
 from .result import Result
+from .schema import AppConfig, Scenario, to_plain
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -44,15 +46,20 @@ def write_csv(df: Any, path: Path) -> Path:
     return path
 
 
-def result_document(result: Result, scenario: dict[str, Any]) -> dict[str, Any]:
-    from . import __version__
+def result_document(
+    result: Result, scenario: Scenario, app: AppConfig | None = None
+) -> dict[str, Any]:
+    """What result.json holds: simsim's version, the resolved config (the physical scenario and
+    the application settings) and every Result field."""
+    config = {**scenario.to_dict(), **to_plain(app or AppConfig())}
+    return {"simsim_version": __version__, "config": config, "result": result.to_dict()}
 
-    return {"simsim_version": __version__, "config": scenario, "result": result.to_dict()}
 
-
-def write_result(result: Result, scenario: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_result(
+    result: Result, scenario: Scenario, app: AppConfig | None, out_dir: Path
+) -> dict[str, Path]:
     """Write ``result.json`` and ``result.csv`` into ``out_dir``; return their paths."""
-    doc = result_document(result, scenario)
+    doc = result_document(result, scenario, app)
     json_path, csv_path = out_dir / "result.json", out_dir / "result.csv"
     atomic_write_text(json_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     row = result.to_row()

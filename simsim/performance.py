@@ -28,7 +28,6 @@ micro-batch:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,8 +35,8 @@ from numpy.typing import NDArray
 from .physics import architecture as A
 from .physics import comm as C
 from .physics import compute as K
-from .physics.memory import SCHEDULE_CODES
-from .physics.pipeline import bubble_time
+from .physics.pipeline import SCHEDULE_CODES, bubble_time
+from .schema import HardwareConfig, Scenario
 
 Array = NDArray[np.float64]
 
@@ -72,39 +71,45 @@ class Machine:
     comm_sm_fraction: float
 
 
-def machine(sc: dict[str, Any]) -> Machine:
-    hw, eff, prec = sc["hardware"], sc["efficiency"], sc["training"]["precision"]
-    sw = sc["software"]
-    kernel = sw["kernel_efficiency"]
-    peaks = hw["peak_tflops"]
-    p16 = peaks["bf16"] or peaks["fp16"] or peaks[prec]
-    ce = eff["collective_efficiency"]
+def machine(sc: Scenario) -> Machine:
+    hw, eff, prec = sc.hardware, sc.efficiency, sc.training.precision
+    sw = sc.software
+    kernel = sw.kernel_efficiency
+    peaks = hw.peak_tflops
+    peak = peaks.get(prec)
+    assert peak is not None  # checks.validate: the chip supports the training precision
+    p16 = peaks.bf16 or peaks.fp16 or peak
+    ce = hw.collective_efficiency
     return Machine(
-        peak=peaks[prec] * 1e12,
+        peak=peak * 1e12,
         peak16=p16 * 1e12,
-        hbm=hw["hbm_tbps"] * 1e12,
-        up_bw=hw["scale_up_gbps"] * 1e9 * ce,
-        out_bw=hw["scale_out_gbps"] * 1e9 * ce,
-        up_domain=hw["scale_up_domain"],
-        gpus_per_node=hw["gpus_per_node"],
-        eta_max=_mamf(hw, eff, prec) * kernel,
-        eta_max16=_mamf(hw, eff, "bf16") * kernel,
-        m_half=eff["gemm_m_half"],
-        attention_efficiency=eff["attention_efficiency"] * kernel,
-        up_latency=eff["scale_up_latency_us"] * 1e-6,
-        out_latency=eff["scale_out_latency_us"] * 1e-6,
-        tp_overlap=sw["tp_overlap"],
-        pp_overlap=sw["pp_overlap"],
-        dp_overlap=sw["dp_overlap"],
-        comm_sm_fraction=eff["dualpipe_comm_sm_fraction"],
+        hbm=hw.hbm_tbps * 1e12,
+        up_bw=hw.scale_up_gbps * 1e9 * ce,
+        out_bw=hw.scale_out_gbps * 1e9 * ce,
+        up_domain=hw.scale_up_domain,
+        gpus_per_node=hw.gpus_per_node,
+        eta_max=mamf(hw, sc, prec) * kernel,
+        eta_max16=mamf(hw, sc, "bf16") * kernel,
+        m_half=eff.gemm_m_half,
+        attention_efficiency=eff.attention_efficiency * kernel,
+        up_latency=hw.scale_up_latency_us * 1e-6,
+        out_latency=hw.scale_out_latency_us * 1e-6,
+        tp_overlap=sw.tp_overlap,
+        pp_overlap=sw.pp_overlap,
+        dp_overlap=sw.dp_overlap,
+        comm_sm_fraction=hw.dualpipe_comm_sm_fraction,
     )
 
 
-def _mamf(hw: dict[str, Any], eff: dict[str, Any], precision: str) -> float:
+def mamf(hw: HardwareConfig, sc: Scenario, precision: str) -> float:
     """The chip's measured max achievable matmul fraction for ``precision`` (hardware preset
-    ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max``."""
-    measured = (hw.get("mamf_fraction") or {}).get(precision)
-    return float(measured if measured is not None else eff["gemm_eta_max"][precision])
+    ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max`` (the Result lists
+    that substitution under ``assumptions``)."""
+    measured = hw.mamf_fraction.get(precision)
+    if measured is not None:
+        return measured
+    default = sc.efficiency.gemm_eta_max.get(precision)
+    return float(default if default is not None else 0.0)
 
 
 def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:

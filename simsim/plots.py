@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
+import matplotlib.style
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.axis import Axis
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .output import atomic_write
 from .result import Result
+from .schema import Scenario
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,7 +42,7 @@ def styled(plot: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(plot)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with plt.style.context(STYLE):
+        with matplotlib.style.context(STYLE):
             return plot(*args, **kwargs)
 
     return wrapper
@@ -64,10 +64,18 @@ def format_log_axis(axis: Axis, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> No
     axis.set_minor_formatter(NullFormatter())
 
 
-def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
+def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: a :class:`~matplotlib.figure.Figure` that belongs to
+    no GUI backend, so plotting never changes the caller's backend (a notebook's stays)."""
+    fig_kw = {k: kwargs.pop(k) for k in ("figsize", "layout") if k in kwargs}
+    fig = Figure(**fig_kw)
+    return fig, fig.subplots(*args, **kwargs)
+
+
+def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.svg``, byte-identical for identical figures."""
     paths = []
-    with plt.rc_context({"svg.hashsalt": "simsim", "svg.fonttype": "path"}):
+    with matplotlib.rc_context({"svg.hashsalt": "simsim", "svg.fonttype": "path"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             path = stem.with_suffix(f".{ext}")
 
@@ -76,7 +84,6 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
 
             atomic_write(path, write)
             paths.append(path)
-    plt.close(fig)
     return paths
 
 
@@ -84,7 +91,7 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
 def plot_result(r: Result, stem: Path) -> list[Path]:
     """Training FLOPs per token by component, annotated with the run's totals."""
     items = [(k, v) for k, v in r.flops_breakdown_gflop_per_token.items() if v > 0]
-    fig, ax = plt.subplots(figsize=(7.0, 3.8), layout="constrained")
+    fig, ax = subplots(figsize=(7.0, 3.8), layout="constrained")
     ax.barh([_LABELS.get(k, k) for k, _ in items], [v for _, v in items], color="#4c72b0")
     ax.invert_yaxis()
     ax.set_xlabel("training FLOPs per token [GFLOP] (forward + backward, model FLOPs)")
@@ -114,23 +121,23 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
 
 
 @styled
-def plot_costs(r: Result, scenario: dict[str, Any], stem: Path) -> list[Path] | None:
+def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
     """Where the energy, the money and (derived mode) the step time go, as stacked bars."""
     if not r.feasible or r.gpu_hours is None or r.energy_mwh is None:
         return None
-    cl, hw = scenario["cluster"], scenario["hardware"]
-    gpu_w = hw["tdp_w"] * cl["gpu_power_fraction"]
+    cl, hw = scenario.cluster, scenario.hardware
+    gpu_w = hw.tdp_w * cl.gpu_power_fraction
     it = r.gpu_hours / 1e6
     energy = {
         "GPUs": it * gpu_w,
-        "rest of node": it * cl["node_overhead_w_per_gpu"],
-        "facility (PUE)": r.energy_mwh - it * (gpu_w + cl["node_overhead_w_per_gpu"]),
+        "rest of node": it * cl.node_overhead_w_per_gpu,
+        "facility (PUE)": r.energy_mwh - it * (gpu_w + cl.node_overhead_w_per_gpu),
     }
     panels = [("energy [MWh]", energy), ("cost [USD]", dict(r.cost_breakdown_usd))]
     if r.step_breakdown_s:
         step = {k: v for k, v in r.step_breakdown_s.items() if k != "step"}
         panels.append(("step time [s]", step))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(panels), 1, figsize=(7.0, 1.3 * len(panels) + 0.8), layout="constrained"
     )
     for ax, (label, parts) in zip(np.atleast_1d(axes), panels, strict=True):

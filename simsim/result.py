@@ -62,6 +62,9 @@ class Result:
     # optimizer; they sum to step_time_s), and the runners-up of the layout search
     step_breakdown_s: dict[str, float] = field(default_factory=dict)
     alternative_layouts: list[dict[str, Any]] = field(default_factory=list)
+    # inputs that stand in for a measurement this chip lacks (e.g. a MAMF fraction borrowed
+    # from efficiency.gemm_eta_max)
+    assumptions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,7 +73,7 @@ class Result:
         """Flat scalar columns (nested dicts become ``parent.key``), for CSV and DataFrames."""
         row: dict[str, Any] = {}
         for key, value in self.to_dict().items():
-            if key == "alternative_layouts":
+            if key in ("alternative_layouts", "assumptions"):
                 continue  # a table of its own; in result.json
             if isinstance(value, dict):
                 for sub, v in value.items():

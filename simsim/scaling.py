@@ -23,6 +23,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ from numpy.typing import ArrayLike, NDArray
 from omegaconf import DictConfig
 
 from .accounting import SECONDS_PER_HOUR
+from .physics.architecture import param_counts, train_flops_per_token
+from .scenario import arch_from_model, compose, resolve
+from .schema import Scenario
 
 Array = NDArray[np.float64]
 
@@ -143,18 +147,18 @@ def budget_flops(
 ) -> float:
     """Training FLOPs a budget buys on ``hardware``: GPU-hours (or dollars at the preset's rental
     price) x 3600 x MFU x dense peak. ``mfu`` defaults to simsim's prior for ``precision``."""
-    from .scenario import compose, resolve
-
     sc = resolve(compose([f"hardware={hardware}", f"training.precision={precision}"]))
-    hw = sc["hardware"]
-    rate = mfu if mfu is not None else sc["efficiency"]["default_mfu"][precision]
+    hw = sc.hardware
+    rate = mfu if mfu is not None else sc.efficiency.default_mfu.get(precision)
     if usd is not None:
-        if hw["price_usd_per_hour"] is None:
+        if hw.price_usd_per_hour is None:
             raise ValueError(f"hardware {hardware!r} has no price_usd_per_hour; give gpu_hours")
-        gpu_hours = usd / hw["price_usd_per_hour"]
+        gpu_hours = usd / hw.price_usd_per_hour
     if gpu_hours is None:
         raise ValueError("give gpu_hours or usd")
-    return float(gpu_hours * SECONDS_PER_HOUR * rate * hw["peak_tflops"][precision] * 1e12)
+    peak = hw.peak_tflops.get(precision)
+    assert rate is not None and peak is not None  # resolve checked the precision
+    return float(gpu_hours * SECONDS_PER_HOUR * rate * peak * 1e12)
 
 
 # --- MoE -> dense ------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ class DenseEquivalent:
 
 
 def dense_equivalent(
-    cfg: DictConfig | dict[str, Any],
+    cfg: Scenario | DictConfig | Mapping[str, Any],
     method: str = "deepseek_el",
     framing: str = "same_data",
     law: str = DEFAULT_LAW,
@@ -230,27 +234,22 @@ def dense_equivalent(
     (``N_eq`` from Clark's law for ``clark2022``); ``compute_optimal``: the equivalent compute
     ``EL x C_moe`` allocated by ``law``. Parameter counts exclude embeddings, as the laws do.
     """
-    from .physics.architecture import param_counts, train_flops_per_token
-    from .scenario import arch_from_model, resolve
-
     if framing not in ("same_data", "compute_optimal"):
         raise ValueError(f"framing={framing!r}: expected same_data or compute_optimal")
     sc = resolve(cfg)
-    model, tokens = sc["model"], float(sc["training"]["tokens"])
-    if not model.get("moe"):
-        raise ValueError(f"model {model['name']!r} is dense: it is its own dense equivalent")
+    model, tokens = sc.model, sc.training.tokens
+    if model.moe is None:
+        raise ValueError(f"model {model.name!r} is dense: it is its own dense equivalent")
     arch = arch_from_model(model)
     pc = param_counts(arch)
     n_tot = float(pc["total"] - pc["embedding"])
     n_act = float(pc["active"] - pc["embedding"])
-    c_moe = float(train_flops_per_token(arch, sc["training"]["seq_len"])["total"]) * tokens
+    c_moe = float(train_flops_per_token(arch, sc.training.seq_len)["total"]) * tokens
     extrapolated, note = False, ""
     if method == "clark2022":
-        n_eq = float(clark_effective_params(n_act, model["moe"]["n_experts"]))
+        n_eq = float(clark_effective_params(n_act, model.moe.n_experts))
         mult = n_eq / n_act
-        extrapolated = (
-            n_act > CLARK_FITTED["n_max"] or model["moe"]["n_experts"] > CLARK_FITTED["e_max"]
-        )
+        extrapolated = n_act > CLARK_FITTED["n_max"] or model.moe.n_experts > CLARK_FITTED["e_max"]
         note = "Clark et al. fitted N <= 1.3e9 at 130B tokens" if extrapolated else ""
     else:
         mult = float(efficiency_leverage(n_tot / n_act, method))

@@ -6,17 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from . import scaling as S
 from .api import simulate
 from .output import write_csv
-from .plots import format_log_axis, save_figure, styled
+from .plots import format_log_axis, save_figure, styled, subplots
 from .report import format_frame
 from .scenario import compose, resolve
 
@@ -90,15 +86,13 @@ def dense_vs_moe(
     for hw in hardware:
         sc = resolve(compose([*moe_overrides, f"hardware={hw}", f"efficiency.mode={mode}"]))
         moe = simulate(sc)
-        rows.append(_summary(sc["model"]["name"], "moe (as configured)", moe))
+        rows.append(_summary(sc.model.name, "moe (as configured)", moe))
         for method in S.METHODS:
             eq = S.dense_equivalent(sc, method=method, framing=framing)
-            dense = dict(sc)
-            dense["model"] = dense_shape(
-                eq.n_params, sc["model"]["vocab_size"], f"dense_eq_{method}"
-            )
-            dense["training"] = dict(sc["training"], tokens=eq.n_tokens, precision="bf16")
-            dense["parallel"] = dict.fromkeys(sc["parallel"])
+            dense = sc.to_dict()
+            dense["model"] = dense_shape(eq.n_params, sc.model.vocab_size, f"dense_eq_{method}")
+            dense["training"].update(tokens=eq.n_tokens, precision="bf16")
+            dense["parallel"] = {}
             rows.append(_summary(dense["model"]["name"], method, simulate(dense)))
     df = pd.DataFrame(rows)
     for col in ("gpu_hours", "days", "energy_mwh", "cost_usd", "co2_tonnes"):
@@ -114,7 +108,7 @@ def dense_vs_moe(
 def plot_saving_curves(stem: Path) -> list[Path]:
     """Compute multiplier C_dense/C_moe against sparsity (total/active) and, for Clark's law,
     against scale (active parameters), per method."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     ratio = np.geomspace(1.5, 64, 60)
     for method in ("deepseek_el", "abnar2025", "gundlach2025"):
         ax1.plot(ratio, S.efficiency_leverage(ratio, method), label=method)

@@ -1,82 +1,98 @@
-"""Structured-config schema of a simsim scenario.
+"""The typed scenario: frozen dataclasses, and the one function that builds them from a mapping.
 
-The dataclasses below are registered in Hydra's ConfigStore (``base_<group>`` for each group and
-``base_config`` for the whole scenario); the YAML presets under ``configs/`` extend them with
-``defaults: [base_<group>, _self_]``. OmegaConf then rejects unknown keys and wrongly typed values
-at composition time; :mod:`simsim.checks` adds the semantic checks (ranges, divisibility, the
-precision the hardware supports) with one error per problem that names the field path.
+Hydra and OmegaConf stay at the edge (:mod:`simsim.scenario` composes presets and overrides into
+a plain mapping); :func:`build` turns that mapping once into a frozen :class:`Scenario` (the
+physical scenario) and an :class:`AppConfig` (output, report and sweep settings). Everything
+below the scenario layer (checks, engine, performance, physics, accounting) takes these objects.
 
-Units follow DESIGN.md: human units in configs (TFLOP/s, GB, GB/s per GPU per direction, W,
+:func:`build` checks *types*: every key must be a field (unknown keys are an error listing the
+allowed ones), every field without a default must be present, integers must be integral, floats
+finite (NaN and infinity are rejected here, so they never reach an output), booleans and strings
+what they say. :mod:`simsim.checks` then checks *ranges* and the relations between fields. All
+problems are reported together, one line each, naming the field path.
+
+Units follow DESIGN.md: human units in configs (TFLOP/s, GiB, GB/s per GPU per direction, W,
 USD, kgCO2/kWh), SI inside the physics layer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import UnionType
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+import numpy as np
+
+from .errors import ConfigError
 
 #: Training number formats simsim knows, and the ``hardware.peak_tflops`` key each one uses.
 PRECISIONS = ("fp8", "bf16", "fp16", "tf32", "fp32")
 FFN_ACTS = ("swiglu", "gelu", "relu2")
 ATTENTIONS = ("mha", "gqa", "mla")
 RECOMPUTE = ("none", "selective", "full")
-SCHEDULES = ("1f1b", "interleaved", "zero_bubble", "dualpipe")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
 REPORTS = ("export_controls", "dense_vs_moe")
 
 
-@dataclass
+# --- model -----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
 class MLAConfig:
     """Multi-head latent attention (DeepSeek-V2/V3); names follow the Hugging Face config."""
 
     q_lora_rank: int | None = None  # null = no query compression (DeepSeek-V2-Lite)
-    kv_lora_rank: int = MISSING
-    qk_nope_head_dim: int = MISSING
-    qk_rope_head_dim: int = MISSING
-    v_head_dim: int = MISSING
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class MoEConfig:
     """Mixture-of-Experts FFN; every MoE layer has ``n_experts`` routed and ``n_shared`` shared."""
 
-    n_experts: int = MISSING
+    n_experts: int
     n_shared: int = 0
-    top_k: int = MISSING
-    d_ff_expert: int = MISSING
+    top_k: int
+    d_ff_expert: int
     n_dense_layers: int = 0  # leading layers with a dense FFN (DeepSeek "first_k_dense_replace")
     max_nodes_per_token: int | None = None  # node-limited routing (DeepSeek-V3: 4)
-    capacity_factor: float | None = None  # null = dropless
+    #: expert capacity = capacity_factor x tokens x top_k / n_experts per expert (GShard,
+    #: Lepikhin et al. 2020 §2.2; Switch, Fedus et al. 2021 §2.1): token-dropping kernels pad
+    #: every expert's batch to its capacity. null = dropless (no padding).
+    capacity_factor: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ModelConfig:
-    name: str = MISSING
-    n_layers: int = MISSING
-    d_model: int = MISSING
-    n_heads: int = MISSING
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
     n_kv_heads: int | None = None  # null = n_heads
     head_dim: int | None = None  # null = d_model / n_heads
     d_ff: int | None = None  # dense FFN width; may be null when every layer is MoE
     ffn_act: str = "swiglu"
-    vocab_size: int = MISSING
+    vocab_size: int
     tie_embeddings: bool = False
     attention: str = "gqa"
     mla: MLAConfig | None = None
     moe: MoEConfig | None = None
     mtp_depth: int = 0
     path: str | None = None  # a Hugging Face config.json to read the fields above from
-    source: str = MISSING
+    source: str
 
 
-@dataclass
-class PeakTflops:
-    """Dense (never 2:4 sparse) tensor-core peak per precision, TFLOP/s; null = unsupported."""
+# --- hardware --------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PerPrecision:
+    """One number per training precision; null = unsupported or not known."""
 
     fp8: float | None = None
     bf16: float | None = None
@@ -84,57 +100,72 @@ class PeakTflops:
     tf32: float | None = None
     fp32: float | None = None
 
+    def get(self, precision: str) -> float | None:
+        value: float | None = getattr(self, precision)
+        return value
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HardwareConfig:
-    name: str = MISSING
-    peak_tflops: PeakTflops = field(default_factory=PeakTflops)
-    hbm_gb: float = MISSING
-    hbm_tbps: float = MISSING
-    scale_up_gbps: float = MISSING  # GB/s per GPU per direction (NVLink 4 on H100: 450)
-    scale_out_gbps: float = MISSING  # GB/s per GPU per direction (400 Gb/s NIC: 50)
+    name: str
+    #: dense (never 2:4 sparse) tensor-core peak per precision [TFLOP/s]; null = unsupported
+    peak_tflops: PerPrecision = field(default_factory=PerPrecision)
+    #: HBM capacity [GiB]. Capacities are binary: a vendor's "80GB" H100 has 80 GiB
+    #: (nvidia-smi: 81,559 MiB).
+    hbm_gib: float
+    hbm_tbps: float
+    scale_up_gbps: float  # GB/s per GPU per direction (NVLink 4 on H100: 450)
+    scale_out_gbps: float  # GB/s per GPU per direction (400 Gb/s NIC: 50)
     pcie_gbps: float | None = None  # host link, GB/s per direction (export-control I/O sum)
     onchip_nic_gbps: float = 0.0  # NICs on the die, GB/s per direction (counted by the 2022 rule)
     datacenter: bool = True  # designed or marketed for datacenters (3A090 Note 2)
     scale_up_domain: int = 8
     gpus_per_node: int = 8
-    tdp_w: float = MISSING
+    tdp_w: float
     die_mm2: float | None = None
-    # measured max achievable matmul / dense peak per precision (MAMF); null = efficiency default
-    mamf_fraction: dict[str, float] = field(default_factory=dict)
+    #: measured max achievable matmul / dense peak per precision (MAMF); a null entry falls back
+    #: to ``efficiency.gemm_eta_max`` and the Result says so (``assumptions``)
+    mamf_fraction: PerPrecision = field(default_factory=PerPrecision)
+    #: achieved / link bandwidth of large collectives on this chip's networks
+    collective_efficiency: float
+    scale_up_latency_us: float  # one hop of the scale-up network [us]
+    scale_out_latency_us: float  # one hop of the scale-out network [us]
+    #: share of the SMs that DualPipe's communication kernels take while overlapping
+    dualpipe_comm_sm_fraction: float
     price_usd_per_hour: float | None = None  # rental, USD per GPU-hour
     purchase_usd: float | None = None  # purchase price per GPU
-    source: str = MISSING
+    source: str
 
 
-@dataclass
+# --- training, cluster, layout, efficiency, software -----------------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TrainingConfig:
-    tokens: float = MISSING
-    seq_len: int = MISSING
-    global_batch_tokens: float = MISSING
+    tokens: float
+    seq_len: int
+    global_batch_tokens: float
     precision: str = "bf16"
     recompute: str = "selective"
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ClusterConfig:
-    n_gpus: int = MISSING
-    pue: float = MISSING
-    grid_kgco2_per_kwh: float = MISSING
-    electricity_usd_per_kwh: float = MISSING
+    n_gpus: int
+    pue: float
+    grid_kgco2_per_kwh: float
+    electricity_usd_per_kwh: float
     goodput: float = 1.0
     # Power model: average draw per GPU = tdp_w x gpu_power_fraction, plus the node's share.
-    gpu_power_fraction: float = MISSING
-    node_overhead_w_per_gpu: float = MISSING
+    gpu_power_fraction: float
+    node_overhead_w_per_gpu: float
     # Money: rental (GPU-hours x price) or owned (amortised capital + electricity).
     cost_model: str = "auto"
-    server_cost_overhead: float = MISSING
-    interconnect_cost_overhead: float = MISSING
-    depreciation_per_year: float = MISSING
-    source: str = MISSING
+    server_cost_overhead: float
+    interconnect_cost_overhead: float
+    depreciation_per_year: float
+    source: str
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ParallelConfig:
     """Parallel layout; a null field is chosen by simsim (see :mod:`simsim.engine`)."""
 
@@ -149,24 +180,20 @@ class ParallelConfig:
     virtual_stages: int | None = None  # interleaved schedule only
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EfficiencyConfig:
     mode: str = "derived"
     mfu: float | None = None  # null = default_mfu[training.precision]
-    default_mfu: dict[str, float] = field(default_factory=dict)
-    usable_hbm_fraction: float = MISSING
+    default_mfu: PerPrecision = field(default_factory=PerPrecision)
+    usable_hbm_fraction: float
     # derived mode (simsim.performance); each constant's source is in config.yaml
-    gemm_eta_max: dict[str, float] = field(default_factory=dict)
-    gemm_m_half: float = MISSING
-    attention_efficiency: float = MISSING
-    collective_efficiency: float = MISSING
-    scale_up_latency_us: float = MISSING
-    scale_out_latency_us: float = MISSING
-    dualpipe_comm_sm_fraction: float = MISSING
-    source: str = MISSING
+    gemm_eta_max: PerPrecision = field(default_factory=PerPrecision)
+    gemm_m_half: float
+    attention_efficiency: float
+    source: str
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SoftwareConfig:
     """The training software stack: what it can do and how fast its kernels run (derived mode).
 
@@ -176,61 +203,268 @@ class SoftwareConfig:
     the one constant per stack that is fitted (``simsim-calibrate``) rather than looked up.
     """
 
-    name: str = MISSING
-    kernel_efficiency: float = MISSING
-    tp_overlap: float = MISSING  # fraction of TP/SP collectives hidden behind the adjacent GEMMs
-    pp_overlap: float = MISSING  # fraction of pipeline send/recv hidden behind compute
-    dp_overlap: float = MISSING  # fraction of the DP gradient/parameter collectives that may hide
-    schedules: list[str] = field(default_factory=list)
-    zero_stages: list[int] = field(default_factory=list)
-    source: str = MISSING
+    name: str
+    kernel_efficiency: float
+    tp_overlap: float  # fraction of TP/SP collectives hidden behind the adjacent GEMMs
+    pp_overlap: float  # fraction of pipeline send/recv hidden behind compute
+    dp_overlap: float  # fraction of the DP gradient/parameter collectives that may hide
+    schedules: tuple[str, ...]
+    zero_stages: tuple[int, ...]
+    source: str
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Scenario:
+    """One physical training scenario, validated (:func:`simsim.resolve`)."""
+
+    model: ModelConfig
+    hardware: HardwareConfig
+    training: TrainingConfig
+    cluster: ClusterConfig
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    efficiency: EfficiencyConfig
+    software: SoftwareConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists): what result.json records."""
+        return to_plain(self)
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with dotted fields changed, validated again:
+        ``sc.replace(**{"cluster.n_gpus": 4096})``."""
+        data = self.to_dict()
+        for path, value in changes.items():
+            set_path(data, path, value, "")
+        return build_scenario(data)
+
+
+# --- application settings (not part of the physical scenario) ---------------------------------
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OutputConfig:
     dir: str | None = None  # null = Hydra's run directory
     plot: bool = True
     print_table: bool = True
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ReportConfig:
     """A multi-scenario report run instead of one simulation (e.g. ``export_controls``)."""
 
     name: str | None = None
-    models: list[str] = field(default_factory=list)
-    hardware: list[str] = field(default_factory=list)
+    models: tuple[str, ...] = ()
+    hardware: tuple[str, ...] = ()
     reference: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SweepConfig:
-    """Numeric axes swept in one vectorized evaluation (simsim.sweep): dotted field -> values."""
+    """Axes swept in one evaluation (simsim.sweep): dotted field -> values."""
 
     axes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class ScenarioConfig:
-    model: ModelConfig = MISSING
-    hardware: HardwareConfig = MISSING
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    efficiency: EfficiencyConfig = field(default_factory=EfficiencyConfig)
-    software: SoftwareConfig = MISSING
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AppConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
-def register() -> None:
-    """Register the schemas in Hydra's ConfigStore (idempotent)."""
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=ScenarioConfig)
-    cs.store(group="model", name="base_model", node=ModelConfig)
-    cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
-    cs.store(group="software", name="base_software", node=SoftwareConfig)
+SCENARIO_GROUPS = tuple(f.name for f in dataclasses.fields(Scenario))
+APP_GROUPS = tuple(f.name for f in dataclasses.fields(AppConfig))
 
 
-register()
+# --- building typed objects from mappings ----------------------------------------------------
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@cache
+def _required(cls: type) -> frozenset[str]:
+    missing = dataclasses.MISSING
+    return frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is missing and f.default_factory is missing
+    )
+
+
+def schema_keys(path: str) -> list[str]:
+    """Keys the schema allows under a dotted ``path`` (``""``, ``model``, ``model.moe`` ...)."""
+    node: Any = _Root
+    for part in path.split(".") if path else []:
+        hint = _hints(node).get(part) if isinstance(node, type) else None
+        node = next(
+            (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
+        )
+        if node is None:
+            return []
+    return [f.name for f in dataclasses.fields(node)]
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def value(self, tp: Any, value: Any, path: str) -> Any:
+        args = typing.get_args(tp)
+        if isinstance(value, str) and value == "???":  # OmegaConf's MISSING, left in a preset
+            self.fail(path, "missing value (required)")
+            return None
+        if isinstance(tp, UnionType) or typing.get_origin(tp) is typing.Union:
+            if value is None:
+                if type(None) in args:
+                    return None
+            inner = [a for a in args if a is not type(None)]
+            return self.value(inner[0], value, path)
+        if value is None:
+            self.fail(path, "missing value (required; null is not allowed)")
+            return None
+        if dataclasses.is_dataclass(tp):
+            return self.dataclass(tp, value, path)
+        if tp is bool:
+            if isinstance(value, bool | np.bool_):
+                return bool(value)
+            self.fail(path, f"must be true or false, got {_describe(value)}")
+        elif tp is int:
+            if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+                return int(value)
+            if isinstance(value, float | np.floating) and math.isfinite(value):
+                if float(value).is_integer():
+                    return int(value)
+            self.fail(path, f"must be an integer, got {_describe(value)}")
+        elif tp is float:
+            if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                value, bool | np.bool_
+            ):
+                if math.isfinite(value):
+                    return float(value)
+                self.fail(path, f"must be a finite number, got {value!r}")
+                return None
+            self.fail(path, f"must be a number, got {_describe(value)}")
+        elif tp is str:
+            if isinstance(value, str):
+                return value
+            self.fail(path, f"must be a string, got {_describe(value)}")
+        elif typing.get_origin(tp) is tuple:
+            if isinstance(value, list | tuple | np.ndarray):
+                return tuple(self.value(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+            self.fail(path, f"must be a list, got {_describe(value)}")
+        elif typing.get_origin(tp) is dict:
+            if isinstance(value, Mapping):
+                return dict(value)
+            self.fail(path, f"must be a mapping, got {_describe(value)}")
+        else:  # pragma: no cover - a schema type without a rule above
+            raise TypeError(f"{path}: no rule for type {tp}")
+        return None
+
+    def dataclass(self, cls: Any, data: Any, path: str) -> Any:
+        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+            if isinstance(data, cls):
+                return data
+            data = to_plain(data)
+        if not isinstance(data, Mapping):
+            self.fail(path or "scenario", f"must be a mapping, got {_describe(data)}")
+            return None
+        hints = _hints(cls)
+        where = path or "the scenario"
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in hints:
+                allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+                self.fail(sub, f"unknown key {key!r} in {where}; allowed: {allowed}")
+                continue
+            kwargs[key] = self.value(hints[key], value, sub)
+        for key in sorted(_required(cls) - set(data)):
+            self.fail(f"{path}.{key}" if path else key, "missing value (required)")
+        if self.problems:
+            return None
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Root:
+    """Every top-level group of a composed config (for key listings and :func:`build`)."""
+
+    model: ModelConfig
+    hardware: HardwareConfig
+    training: TrainingConfig
+    cluster: ClusterConfig
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    efficiency: EfficiencyConfig
+    software: SoftwareConfig
+    output: OutputConfig = field(default_factory=OutputConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop Hydra's own keys (``hydra``, a preset's ``defaults`` list) from a composed mapping."""
+    out = {k: v for k, v in data.items() if k not in ("hydra", "defaults")}
+    for key, section in out.items():
+        if isinstance(section, Mapping) and "defaults" in section:
+            out[key] = {k: v for k, v in section.items() if k != "defaults"}
+    return out
+
+
+def build(data: Mapping[str, Any]) -> tuple[Scenario, AppConfig]:
+    """Typed :class:`Scenario` and :class:`AppConfig` of a composed mapping (types only;
+    :func:`simsim.checks.validate` checks ranges). Raises :class:`ConfigError`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"scenario: expected a mapping of config groups, got {_describe(data)}")
+    b = _Builder()
+    root = b.dataclass(_Root, _clean(data), "")
+    if b.problems:
+        raise ConfigError(b.problems)
+    sc = Scenario(**{g: getattr(root, g) for g in SCENARIO_GROUPS})
+    app = AppConfig(**{g: getattr(root, g) for g in APP_GROUPS})
+    return sc, app
+
+
+def build_scenario(data: Mapping[str, Any]) -> Scenario:
+    """:func:`build` of a mapping that may or may not carry application groups."""
+    return build(data)[0]
+
+
+def to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def set_path(data: dict[str, Any], path: str, value: Any, where: str) -> None:
+    """Set the dotted ``path`` of a plain nested dict; an unknown key is a :class:`ConfigError`
+    that lists the allowed keys (``where`` prefixes the message, e.g. ``sweep.axes.``)."""
+    node = data
+    *parents, leaf = path.split(".")
+    for i, part in enumerate(parents):
+        child = node.get(part)
+        if child is None and schema_keys(".".join(parents[: i + 1])):
+            child = node[part] = {}  # a group left to its defaults, or an optional one (moe)
+        if not isinstance(child, dict):
+            raise ConfigError(_unknown(where, ".".join(parents[: i + 1])))
+        node = child
+    if leaf not in node and leaf not in schema_keys(".".join(parents)):
+        raise ConfigError(_unknown(where, path))
+    node[leaf] = value
+
+
+def _unknown(where: str, path: str) -> str:
+    parent, _, leaf = path.rpartition(".")
+    allowed = schema_keys(parent)
+    return f"{where}{path}: unknown key {leaf!r} in {parent or 'the scenario'}" + (
+        f"; allowed: {', '.join(allowed)}" if allowed else ""
+    )

@@ -31,6 +31,7 @@ from .physics import architecture as A
 from .report import Progress
 from .result import Result
 from .scenario import arch_from_model, compose, resolve
+from .schema import ClusterConfig, Scenario
 
 PERFORMANCE_METRICS = ("gpu_hours", "mfu", "tflops_per_gpu", "step_time_s", "wall_clock_days")
 ACCOUNTING_METRICS = ("energy_mwh", "co2_tonnes")
@@ -78,16 +79,16 @@ def load_reference() -> tuple[dict[str, Any], ...]:
 
 
 @cache
-def _simulated(overrides: tuple[str, ...]) -> tuple[dict[str, Any], Result]:
+def _simulated(overrides: tuple[str, ...]) -> tuple[Scenario, Result]:
     """Resolved scenario and result of one reference run (cached: both are immutable in use)."""
     sc = resolve(compose(list(overrides)))
     return sc, simulate(sc)
 
 
-def flops_per_token(scenario: dict[str, Any], convention: str) -> float:
+def flops_per_token(scenario: Scenario, convention: str) -> float:
     """Training FLOPs per token of ``scenario`` under a publication's convention [FLOP]."""
-    arch = arch_from_model(scenario["model"])
-    seq = scenario["training"]["seq_len"]
+    arch = arch_from_model(scenario.model)
+    seq = scenario.training.seq_len
     if convention == "six_n":
         return 6.0 * float(A.param_counts(arch)["active"])
     causal = convention == "causal"
@@ -97,7 +98,7 @@ def flops_per_token(scenario: dict[str, Any], convention: str) -> float:
     return f
 
 
-def _performance(spec: dict[str, Any], r: Result, sc: dict[str, Any]) -> float | None:
+def _performance(spec: dict[str, Any], r: Result, sc: Scenario) -> float | None:
     metric = spec["metric"]
     if not r.feasible or r.tokens_per_s is None:
         return None
@@ -107,12 +108,12 @@ def _performance(spec: dict[str, Any], r: Result, sc: dict[str, Any]) -> float |
     return getattr(r, metric)
 
 
-def _accounting(spec: dict[str, Any], defaults: dict[str, Any]) -> float:
-    pue = spec.get("pue", defaults["pue"])
+def _accounting(spec: dict[str, Any], defaults: ClusterConfig) -> float:
+    pue = spec.get("pue", defaults.pue)
     energy = float(acc.energy_mwh(spec["hours"], spec["power_w"], pue))
     if spec["metric"] == "energy_mwh":
         return energy
-    return float(acc.co2_tonnes(energy, spec.get("grid", defaults["grid_kgco2_per_kwh"])))
+    return float(acc.co2_tonnes(energy, spec.get("grid", defaults.grid_kgco2_per_kwh)))
 
 
 def _matches(run: dict[str, Any], pattern: str | None) -> bool:
@@ -153,7 +154,7 @@ def validate(
     for m in metrics or []:
         if m not in METRICS:
             raise ValueError(f"metric={m!r}: expected one of {', '.join(METRICS)}")
-    defaults = resolve(compose([]))["cluster"]
+    defaults = resolve(compose([])).cluster
     rows = []
     entries = load_reference()
     progress = Progress(len(entries), "simsim-validate: runs")
@@ -163,7 +164,7 @@ def validate(
             continue
         ov = (*entry.get("scenario", ()), f"efficiency.mode={mode}", *overrides)
         sc, result = _simulated(ov) if entry.get("scenario") else (None, None)
-        hw_name = sc["hardware"]["name"] if sc else ""
+        hw_name = sc.hardware.name if sc else ""
         if hardware and hardware.lower() not in (entry["family"].lower(), hw_name.lower()):
             continue
         for spec in entry["metrics"]:

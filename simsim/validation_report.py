@@ -13,15 +13,11 @@ import re
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .output import atomic_write_text, write_csv
-from .plots import format_log_axis, save_figure, styled
+from .plots import format_log_axis, save_figure, styled, subplots
 from .validation import METRICS, UNITS, summarize, validate
 
 README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
@@ -110,7 +106,7 @@ def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
     colors = {f: f"C{i % 10}" for i, f in enumerate(families)}
     ncol = min(3, max(1, len(metrics)))
     nrow = int(np.ceil(len(metrics) / ncol)) or 1
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         nrow, ncol, figsize=(4.2 * ncol, 3.8 * nrow), layout="constrained", squeeze=False
     )
     for ax, metric in zip(axes.ravel(), metrics, strict=False):

@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 
 import simsim
-from simsim.scenario import arch_from_model
+from simsim.scenario import arch_from_model, compose_dict
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def scenario(*overrides: str) -> dict:
-    """A resolved, validated scenario dict."""
-    return simsim.resolve(simsim.compose(list(overrides)))
+def scenario(*overrides: str) -> simsim.Scenario:
+    """A resolved, validated scenario, built without an OmegaConf round trip (Hydra runs once per
+    distinct preset selection in a test session)."""
+    return simsim.resolve(compose_dict(list(overrides)))
 
 
 def arch(*overrides: str):
-    return arch_from_model(scenario(*overrides)["model"])
+    return arch_from_model(scenario(*overrides).model)
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import simsim
+from simsim.scenario import resolve_all
 
 from .conftest import run_cli
 
@@ -104,8 +105,8 @@ def test_committed_default_result_is_current():
 
     repo = Path(__file__).resolve().parents[1]
     committed = json.loads((repo / "results" / "default" / "result.json").read_text())
-    sc = simsim.resolve(simsim.compose(["experiment=deepseek_v3", "output.dir=results/default"]))
-    fresh = json.loads(json.dumps(result_document(simsim.simulate(sc), sc)))
+    sc, app = resolve_all(simsim.compose(["experiment=deepseek_v3", "output.dir=results/default"]))
+    fresh = json.loads(json.dumps(result_document(simsim.simulate(sc), sc, app)))
     assert fresh == committed
 
 

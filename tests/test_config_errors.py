@@ -86,9 +86,9 @@ def test_unknown_key():
 
 
 def test_unknown_key_in_plain_dict():
-    d = simsim.resolve(simsim.compose([]))
+    d = simsim.resolve(simsim.compose([])).to_dict()
     d["cluster"]["n_gpu"] = 8
-    with pytest.raises(ConfigError, match=r"n_gpu"):
+    with pytest.raises(ConfigError, match=r"cluster\.n_gpu: unknown key 'n_gpu' in cluster"):
         simsim.simulate(d)
 
 
@@ -128,7 +128,7 @@ def test_expert_parallel_on_dense_model():
 
 
 def test_missing_field_in_plain_dict():
-    d = simsim.resolve(simsim.compose([]))
+    d = simsim.resolve(simsim.compose([])).to_dict()
     del d["model"]["n_layers"]
     with pytest.raises(ConfigError, match=r"model\.n_layers"):
         simsim.simulate(d)

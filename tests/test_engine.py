@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import simsim
+from simsim import ConfigError
 from simsim.engine import GIB, choose_layout, memory_per_gpu
 from simsim.physics import memory as M
 
@@ -32,11 +33,14 @@ def test_memory_is_vectorized_over_layouts():
     tp = np.array([1, 1, 2, 8])
     pp = np.array([16, 8, 8, 4])
     ep = np.array([64, 32, 8, 64])
-    args = ("fp8", "selective", "1f1b", 4096, 2048)
-    grid = memory_per_gpu(a, *args, tp, pp, 1, ep, 1, 1, 32)["total"]
+    fixed = {
+        "precision": "fp8", "recompute": "selective", "schedule": "1f1b", "seq_len": 4096,
+        "n_gpus": 2048, "cp": 1, "zero_stage": 1, "micro_batch": 1, "n_microbatches": 32,
+    }  # fmt: skip
+    grid = memory_per_gpu(a, tp=tp, pp=pp, ep=ep, **fixed)["total"]
     assert grid.shape == (4,)
     for i in range(4):
-        one = memory_per_gpu(a, *args, tp[i], pp[i], 1, ep[i], 1, 1, 32)["total"]
+        one = memory_per_gpu(a, tp=tp[i], pp=pp[i], ep=ep[i], **fixed)["total"]
         assert float(one) == pytest.approx(grid[i])
     # more model parallelism never needs more memory per GPU
     assert grid[0] < grid[1]
@@ -74,10 +78,20 @@ def test_model_too_big_is_infeasible_with_reason():
     assert r.flops_per_token > 0  # FLOPs do not depend on feasibility
 
 
-def test_layout_that_does_not_divide_gpus_is_infeasible():
-    r = simsim.simulate(simsim.compose(["parallel.tp=8", "parallel.pp=16", "cluster.n_gpus=1000"]))
-    assert not r.feasible
-    assert "does not divide cluster.n_gpus" in r.infeasible_reason
+def test_layout_that_does_not_divide_gpus_is_a_config_error():
+    # a contradiction in the given layout is the user's input, not an infeasible scenario
+    with pytest.raises(ConfigError, match=r"parallel.tp\*parallel.pp=128 must divide cluster"):
+        simsim.compose(["parallel.tp=8", "parallel.pp=16", "cluster.n_gpus=1000"])
+    with pytest.raises(ConfigError, match=r"=1001 must equal cluster.n_gpus=1024"):
+        simsim.compose(
+            [
+                "cluster.n_gpus=1024",
+                *(f"parallel.{k}=1" for k in ("tp", "pp", "cp")),
+                "parallel.dp=1001",
+            ]
+        )
+    with pytest.raises(ConfigError, match=r"parallel.cp=3 must divide training.seq_len=4096"):
+        simsim.compose(["parallel.cp=3"])
 
 
 def test_batch_too_small_for_data_parallel():

@@ -28,20 +28,20 @@ ARCH_FIELDS = (
 )
 def test_hf_config_matches_preset(name: str):
     path = HF / name / "config.json"
-    from_hf = scenario("model=hf", f"model.path={path}")["model"]
-    preset = scenario(f"model={name}")["model"]
+    from_hf = scenario("model=hf", f"model.path={path}").model
+    preset = scenario(f"model={name}").model
     a_hf, a_preset = arch("model=hf", f"model.path={path}"), arch(f"model={name}")
     for key in ("total", "active", "total_with_mtp"):
         assert float(A.param_counts(a_hf)[key]) == float(A.param_counts(a_preset)[key]), key
     f_hf = A.train_flops_per_token(a_hf, 4096)["total"]
     assert float(f_hf) == float(A.train_flops_per_token(a_preset, 4096)["total"])
-    assert from_hf["name"] == name  # the folder name
-    assert str(path.resolve()) in from_hf["source"]
+    assert from_hf.name == name  # the folder name
+    assert str(path.resolve()) in from_hf.source
     # the node-limited routing of V3 comes from topk_group; V2's groups are devices, not nodes
     if name == "deepseek_v3":
-        assert from_hf["moe"]["max_nodes_per_token"] == 4
+        assert from_hf.moe is not None and from_hf.moe.max_nodes_per_token == 4
     for key in ("n_layers", "d_model", "vocab_size", "attention"):
-        assert from_hf[key] == preset[key]
+        assert getattr(from_hf, key) == getattr(preset, key)
 
 
 def test_hf_end_to_end_simulation():

@@ -15,8 +15,7 @@ from simsim.engine import choose_layout, stage_params
 from simsim.performance import machine, step_time
 from simsim.physics import comm as C
 from simsim.physics import compute as K
-from simsim.physics.memory import SCHEDULE_CODES
-from simsim.physics.pipeline import bubble_time
+from simsim.physics.pipeline import SCHEDULE_CODES, bubble_time
 
 from .conftest import arch, scenario
 
@@ -73,7 +72,7 @@ def test_gemm_roofline():
 
 
 def _derived(*overrides: str):
-    return simsim.simulate(simsim.compose(["efficiency.mode=derived", *overrides]))
+    return simsim.simulate(scenario("efficiency.mode=derived", *overrides))
 
 
 def test_h800_is_slower_than_h100_only_through_bandwidth():
@@ -134,9 +133,9 @@ def _chosen_layout(*overrides: str):
         v=np.asarray([c.layout["virtual_stages"]]),
         m=np.asarray([c.layout["n_microbatches"]]),
     )
-    moe = sc["model"].get("moe") or {}
-    if moe.get("max_nodes_per_token"):
-        lay["max_nodes"] = np.asarray(float(moe["max_nodes_per_token"]))
+    moe = sc.model.moe
+    if moe is not None and moe.max_nodes_per_token:
+        lay["max_nodes"] = np.asarray(float(moe.max_nodes_per_token))
     return sc, a, lay, stage_params(a, lay["tp"], lay["pp"], lay["ep"])
 
 
@@ -185,15 +184,13 @@ def test_moe_with_one_expert_matches_its_dense_twin():
 )
 def test_outputs_are_finite_or_flagged_infeasible(model, hardware, n_gpus, seq, mode):
     r = simsim.simulate(
-        simsim.compose(
-            [
-                f"model={model}",
-                f"hardware={hardware}",
-                f"cluster.n_gpus={n_gpus}",
-                f"training.seq_len={seq}",
-                "training.global_batch_tokens=16777216",
-                f"efficiency.mode={mode}",
-            ]
+        scenario(
+            f"model={model}",
+            f"hardware={hardware}",
+            f"cluster.n_gpus={n_gpus}",
+            f"training.seq_len={seq}",
+            "training.global_batch_tokens=16777216",
+            f"efficiency.mode={mode}",
         )
     )
     numbers = (r.gpu_hours, r.wall_clock_days, r.energy_mwh, r.co2_tonnes, r.tokens_per_s, r.mfu)
@@ -237,7 +234,7 @@ def test_more_overlap_or_faster_kernels_never_slower(
         eta_max16=min(base.eta_max16 * kernel, 1.0),
         attention_efficiency=min(base.attention_efficiency * kernel, 1.0),
     )  # fmt: skip
-    args = (a, 8192, "bf16", sc["training"]["recompute"])
+    args = (a, 8192, "bf16", sc.training.recompute)
     t0 = step_time(*args, base, 1024, lay, sp)
     t1 = step_time(*args, better, 1024, lay, sp)
     assert float(t1["step"][0]) <= float(t0["step"][0]) * (1 + 1e-12)

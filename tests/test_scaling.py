@@ -118,7 +118,9 @@ def test_dense_shape_has_the_requested_size(n: float):
     from simsim.physics.architecture import param_counts
     from simsim.scenario import arch_from_model
 
-    pc = param_counts(arch_from_model(dense_shape(n, 128256, "x")))
+    base = simsim.resolve(simsim.compose(["model=llama3_8b"])).to_dict()
+    model = simsim.resolve({**base, "model": dense_shape(n, 128256, "x")}).model
+    pc = param_counts(arch_from_model(model))
     assert float(pc["total"] - pc["embedding"]) == pytest.approx(n, rel=0.05)
 
 

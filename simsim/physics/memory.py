@@ -104,26 +104,3 @@ def activation_bytes_per_token_layer(
     if recompute == "none":
         kept = kept + ACT_BYTES * 4.0 * h
     return kept
-
-
-#: Pipeline schedules by integer code, so that a whole grid of layouts is one array.
-SCHEDULE_CODES = {"1f1b": 0, "interleaved": 1, "zero_bubble": 2, "dualpipe": 3}
-
-
-def in_flight_microbatches(
-    schedule: ArrayLike, pp: ArrayLike, n_microbatches: ArrayLike, virtual_stages: ArrayLike = 1
-) -> Array:
-    """Micro-batches whose activations the first pipeline stage holds at its peak.
-
-    ``schedule`` is a code of :data:`SCHEDULE_CODES` (or a name). 1F1B and zero-bubble:
-    ``pp``; interleaved: ``pp * (1 + (pp-1)/(pp*v))`` [Narayanan et al. 2021, arXiv:2104.04473
-    §2.2]; DualPipe: ``pp + 1`` [3]. Never more than the ``m`` micro-batches of a step.
-    """
-    code = np.asarray(SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
-    p, m, v = (np.asarray(x, float) for x in (pp, n_microbatches, virtual_stages))
-    held = np.select(
-        [code == SCHEDULE_CODES["interleaved"], code == SCHEDULE_CODES["dualpipe"]],
-        [p * (1.0 + (p - 1.0) / (p * np.maximum(v, 1.0))), p + 1.0],
-        p,
-    )
-    return np.minimum(held, np.maximum(m, 1.0))

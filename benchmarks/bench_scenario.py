@@ -1,0 +1,102 @@
+"""Speed of the scenario layer and of whole scenarios (issue 13's targets), as times and rates.
+
+    python benchmarks/bench_scenario.py            # or: make bench
+
+Each figure is the best of several repeats on this machine (one process, one core). Start-up
+figures (import, CLI) are wall-clock times of fresh interpreters. Reports, never asserts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import simsim
+from simsim.scenario import compose_dict
+
+
+def best_of(fn: Callable[[], object], repeat: int = 20) -> float:
+    fn()  # warm-up
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def wall(cmd: list[str], repeat: int = 3) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def main() -> None:
+    py = sys.executable
+    t_import = wall([py, "-c", "import simsim"])
+    print(f"import simsim:                          {t_import:6.2f} s   (target <= 0.5 s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        t_help = wall([py, "-m", "simsim", "--help"])
+        t_cli = wall([py, "-m", "simsim", f"output.dir={tmp}"], repeat=2)
+    print(f"simsim --help:                          {t_help:6.2f} s   (target <= 1.5 s)")
+    print(f"simsim (default run, table + plots):    {t_cli:6.2f} s   (target <= 1.5 s)")
+
+    ov = ["experiment=deepseek_v3", "cluster.n_gpus=4096"]
+    t = best_of(lambda: simsim.compose(ov))
+    print(f"compose (after the first call):         {t * 1e3:6.1f} ms  (target <= 50 ms)")
+    t = best_of(lambda: compose_dict(ov))
+    print(f"compose_dict (no OmegaConf object):     {t * 1e3:6.1f} ms")
+    cfg = simsim.compose(["experiment=deepseek_v3"])
+    sc = simsim.resolve(cfg)
+    t = best_of(lambda: simsim.resolve(cfg))
+    print(f"resolve(DictConfig) -> Scenario:        {t * 1e3:6.2f} ms")
+    fixed = simsim.resolve(
+        compose_dict(
+            ["model=llama3_70b", "hardware=h100_sxm", "parallel.tp=8", "parallel.pp=4",
+             "parallel.cp=1", "parallel.zero_stage=1", "parallel.micro_batch=1",
+             "parallel.schedule=1f1b", "parallel.virtual_stages=1"]
+        )
+    )  # fmt: skip
+    t = best_of(lambda: simsim.simulate(fixed))
+    print(f"simulate(Scenario), given layout:       {t * 1e3:6.2f} ms  (target <= 2 ms)")
+    t = best_of(lambda: simsim.simulate(sc))
+    print(f"simulate(Scenario), DeepSeek-V3 own:    {t * 1e3:6.2f} ms")
+    searched = sc.replace(
+        **{f"parallel.{k}": None for k in ("tp", "pp", "ep", "cp", "zero_stage", "schedule")}
+    )
+    t = best_of(lambda: simsim.simulate(searched), repeat=10)
+    print(f"simulate, DeepSeek-V3 full search 2048: {t * 1e3:6.2f} ms  (target <= 10 ms)")
+
+    base = simsim.resolve(compose_dict(["model=llama3_70b", "hardware=h100_sxm"]))
+    axes = {"hardware": ["h100_sxm", "h800_sxm", "h20", "a800_80gb", "ascend_910b"],
+            "cluster.n_gpus": [256, 512, 1024, 2048, 4096, 8192]}  # fmt: skip
+    simsim.sweep(base, axes)
+    t0 = time.perf_counter()
+    n = len(simsim.sweep(base, axes))
+    dt = time.perf_counter() - t0
+    print(f"structural sweep, derived (searched):   {n / dt:6.0f} scenarios/s "
+          f"({n} points; target >= 2,000)")  # fmt: skip
+    fixed_mode = fixed.replace(**{"efficiency.mode": "fixed"})
+    t0 = time.perf_counter()
+    n = len(simsim.sweep(fixed_mode, {"cluster.n_gpus": list(range(32, 32 * 201, 32))}))
+    dt = time.perf_counter() - t0
+    print(f"structural sweep, fixed layout:         {n / dt:6.0f} scenarios/s "
+          f"({n} points; target >= 10,000)")  # fmt: skip
+    t0 = time.perf_counter()
+    simsim.validate()
+    print(
+        f"simsim.validate() (all runs, derived):  {time.perf_counter() - t0:6.2f} s   "
+        "(target <= 3 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
