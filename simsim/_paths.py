@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 
+@cache
 def config_dir() -> Path:
     """Absolute path of the ``configs`` directory holding ``config.yaml`` and the preset groups.
 
@@ -23,4 +25,9 @@ def config_dir() -> Path:
 def available_presets(group: str) -> list[str]:
     """Names of the presets of a config group (``model``, ``hardware``, ``software``,
     ``experiment``)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+    return list(_presets(group))
+
+
+@cache
+def _presets(group: str) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in (config_dir() / group).glob("*.yaml")))

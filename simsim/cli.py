@@ -9,28 +9,39 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ._paths import config_dir
+from ._paths import available_presets, config_dir
 from .api import simulate
 from .errors import ConfigError
 from .output import atomic_write, atomic_write_text, write_csv, write_result
 from .plots import plot_costs, plot_result
 from .report import summary_table
 from .scenario import compose_dict, resolve_all
-from .schema import AppConfig, Scenario
+from .schema import AppConfig, Scenario, schema_keys
 
 
-def run(cfg: DictConfig) -> int:
-    """Simulate ``cfg``, print the table, write the files. Returns the process exit code."""
+def run(cfg: DictConfig | dict[str, Any], run_dir: Path | None = None) -> int:
+    """Simulate ``cfg``, print the table, write the files. Returns the process exit code: 0, 2
+    for bad input (one line per problem on stderr), 3 for an infeasible scenario.
+
+    The output goes to ``output.dir``, else ``run_dir``, else Hydra's run directory.
+    """
     try:
         scenario, app = resolve_all(cfg)
         out = app.output
-        out_dir = Path(out.dir) if out.dir else Path(HydraConfig.get().runtime.output_dir)
+        if out.dir:
+            out_dir = Path(out.dir)
+        elif run_dir is not None:
+            out_dir = run_dir
+        else:
+            out_dir = Path(HydraConfig.get().runtime.output_dir)
         if app.report.name:
             return _report(app, out_dir)
         if app.sweep.axes:
@@ -106,10 +117,86 @@ def _report(app: AppConfig, out_dir: Path) -> int:
     return 0
 
 
+#: Hydra's default run directory (configs/config.yaml ``hydra.run.dir``), for runs simsim starts
+#: without Hydra's app machinery.
+RUN_DIR = "results/runs/{model}__{hardware}/{time:%Y-%m-%d_%H-%M-%S}"
+
+
+def _direct(argv: list[str]) -> int | None:
+    """A single run without Hydra flags: compose once (presets through Hydra, cached) and run,
+    without Hydra's app machinery (which composes the config twice more). ``hydra.run.dir=...``
+    is honoured; any other Hydra setting or flag returns None (Hydra runs the app)."""
+    run_dir: Path | None = None
+    overrides = []
+    for a in argv:
+        if a.startswith("hydra.run.dir="):
+            run_dir = Path(a.split("=", 1)[1])
+        elif a.startswith(("-", "hydra.", "hydra/", "+hydra")):
+            return None
+        else:
+            overrides.append(a)
+    try:
+        data = compose_dict(overrides)
+        if run_dir is None:
+            model = data.get("model") or {}
+            hardware = data.get("hardware") or {}
+            name = model.get("name") if model.get("name") not in (None, "???") else "hf"
+            run_dir = Path(
+                RUN_DIR.format(model=name, hardware=hardware.get("name"), time=datetime.now())
+            )
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    return run(data, run_dir)
+
+
+HELP = """\
+usage: simsim [key=value ...]            one scenario: table on stdout, files in the run dir
+       simsim -m key=a,b key=c,d ...      Hydra multirun: every combination, merged.csv at the end
+       simsim sweep.axes.<field>=[...]    one vectorised sweep: sweep.csv and sweep.parquet
+       simsim --hydra-help                Hydra's own flags (--cfg job, --info, launchers ...)
+
+What it answers: FLOPs, GPU-hours, wall-clock, energy, money and CO2 of training a model on a
+cluster, from the model shape, the chip, the parallel layout and the software stack.
+
+Presets (choose with group=name):
+{presets}
+
+Keys by group (set with group.key=value; e.g. cluster.n_gpus=4096 training.precision=fp8):
+{keys}
+
+Exit codes: 0 done, 2 bad input (one line per problem, naming the field), 3 infeasible scenario
+(no layout fits; the reason is in the table and result.json).
+Examples:
+  simsim experiment=deepseek_v3
+  simsim model=llama3_405b hardware=h100_sxm cluster.n_gpus=16384 parallel.tp=8
+  simsim sweep.axes.hardware=[h100_sxm,h800_sxm,h20] sweep.axes.cluster.n_gpus=[1024,2048]
+"""
+
+
+def _help() -> str:
+    presets = "\n".join(
+        f"  {g:<11} {', '.join(available_presets(g))}"
+        for g in ("experiment", "model", "hardware", "software")
+    )
+    keys = "\n".join(
+        f"  {g:<11} {', '.join(schema_keys(g))}"
+        for g in ("training", "cluster", "parallel", "efficiency", "output")
+    )
+    return HELP.format(presets=presets, keys=keys)
+
+
 def main() -> None:
     """Console-script entry point."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(_help())
+        sys.exit(0)
+    sys.argv[1:] = ["--help" if a == "--hydra-help" else a for a in sys.argv[1:]]
     # sweep axes are new keys of an open dict: add Hydra's "+" for the user
     sys.argv[1:] = [f"+{a}" if a.startswith("sweep.axes.") else a for a in sys.argv[1:]]
+    direct = _direct(sys.argv[1:])
+    if direct is not None:
+        sys.exit(direct)
     if code := _precheck(sys.argv[1:]):
         sys.exit(code)
 

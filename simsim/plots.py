@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -106,7 +107,7 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
             + (f", ${r.cost_usd / 1e6:.3g}M" if r.cost_usd is not None else "")
         )
     else:
-        text = f"infeasible: {r.infeasible_reason}"
+        text = "\n".join(textwrap.wrap(f"infeasible: {r.infeasible_reason}", width=60))
     ax.text(
         0.98,
         0.04,

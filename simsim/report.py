@@ -111,15 +111,17 @@ def format_frame(df: pd.DataFrame, formats: dict[str, str], columns: list[str]) 
 
 
 class Progress:
-    """Progress on stderr for loops that run longer than ``after_s`` seconds (quiet before)."""
+    """Progress on stderr for loops that run longer than ``after_s`` seconds (quiet before), and
+    only on a terminal: a log file or a pipe gets no carriage-return fragments."""
 
     def __init__(self, total: int, label: str, after_s: float = 2.0):
         self.total, self.label, self.after_s = total, label, after_s
         self.t0 = time.perf_counter()
         self.shown = False
+        self.tty = sys.stderr.isatty()
 
     def update(self, done: int) -> None:
-        if time.perf_counter() - self.t0 > self.after_s:
+        if self.tty and time.perf_counter() - self.t0 > self.after_s:
             print(f"\r{self.label}: {done}/{self.total}", end="", file=sys.stderr, flush=True)
             self.shown = True
 

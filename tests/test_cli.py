@@ -91,7 +91,7 @@ def test_infeasible_scenario_reports_reason(tmp_path: Path):
     proc = run_cli(
         "model=llama3_405b", "cluster.n_gpus=8", f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path
     )
-    assert proc.returncode == 0  # Hydra ends the job normally; the table says INFEASIBLE
+    assert proc.returncode == 3  # infeasible: exit 3, the table and result.json say why
     assert "INFEASIBLE" in proc.stdout and "does not fit" in proc.stdout
     doc = json.loads((tmp_path / "r" / "result.json").read_text())
     assert doc["result"]["feasible"] is False
