@@ -10,7 +10,7 @@ import numpy as np
 
 import simsim
 from simsim.engine import _candidates, choose_layout, memory_per_gpu, stage_params
-from simsim.performance import machine, step_time
+from simsim.performance import Layout, Workload, machine, step_time
 from simsim.physics import architecture as A
 from simsim.scenario import arch_from_model
 
@@ -25,27 +25,33 @@ def rate(fn, n_points: int, repeat: int = 5) -> float:
     return n_points / best
 
 
-def _grid(sc: simsim.Scenario) -> dict[str, np.ndarray]:
+def _grid(sc: simsim.Scenario) -> Layout:
     c = _candidates(sc)
     n = sc.cluster.n_gpus
     mp = c["tp"] * c["pp"] * c["cp"]
     keep = (n % mp == 0) & ((n // c["pp"]) % c["ep"] == 0)
     c = {k: v[keep] for k, v in c.items()}
     dp = n // (c["tp"] * c["pp"] * c["cp"])
-    return {
-        **c,
-        "dp": dp,
-        "v": np.ones_like(dp),
-        "m": np.maximum(15360 // (dp * c["micro_batch"]), 1),
-    }
-
-
-def _step_rate(sc: simsim.Scenario, arch, lay: dict[str, np.ndarray]) -> float:
-    sp = stage_params(arch, lay["tp"], lay["pp"], lay["ep"])
-    mc = machine(sc)
-    return rate(
-        lambda: step_time(arch, 4096, "fp8", "selective", mc, 2048, lay, sp), len(lay["tp"])
+    return Layout(
+        tp=c["tp"],
+        pp=c["pp"],
+        cp=c["cp"],
+        ep=c["ep"],
+        dp=dp,
+        zero_stage=c["zero_stage"],
+        micro_batch=c["micro_batch"],
+        schedule=c["schedule"],
+        v=np.ones_like(dp),
+        m=np.maximum(15360 // (dp * c["micro_batch"]), 1),
+        max_nodes=4.0,
     )
+
+
+def _step_rate(sc: simsim.Scenario, arch, lay: Layout) -> float:
+    sp = stage_params(arch, lay.tp, lay.pp, lay.ep)
+    mc = machine(sc)
+    wl = Workload(arch, 4096, "fp8", "selective", 2048)
+    return rate(lambda: step_time(wl, mc, lay, sp), len(lay.tp))
 
 
 def _sweep_benchmark() -> None:
@@ -137,7 +143,25 @@ def main() -> None:
         f"{best * 1e3:.1f} ms = {choice.n_candidates / best:,.0f} layouts/s "
         f"(feasible: {choice.n_candidates - sum(choice.rejected.values()):,})"
     )
-    big = {k: np.repeat(v, 100) for k, v in _grid(sc).items()}
+    g = _grid(sc)
+    big = Layout(
+        **{
+            f: np.repeat(getattr(g, f), 100)
+            for f in (
+                "tp",
+                "pp",
+                "cp",
+                "ep",
+                "dp",
+                "zero_stage",
+                "micro_batch",
+                "schedule",
+                "v",
+                "m",
+            )
+        },
+        max_nodes=4.0,
+    )
     _sweep_benchmark()
     print(f"step_time, vectorized:  {_step_rate(sc, arch, big):,.0f} layouts/s")
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .performance import Layout, Workload, machine, step_time
 from .physics import architecture as A
 from .physics import memory as M
 from .physics.pipeline import SCHEDULE_CODES, in_flight_microbatches
@@ -204,8 +205,6 @@ def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
     Fixed mode: the least model parallelism that fits (the step time does not depend on it).
     Derived mode: the highest throughput (:mod:`simsim.performance`), then the least memory.
     """
-    from .performance import machine, step_time
-
     par, tr = sc.parallel, sc.training
     n = sc.cluster.n_gpus
     derived = sc.efficiency.mode == "derived"
@@ -270,16 +269,19 @@ def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
     names = {v_: k for k, v_ in SCHEDULE_CODES.items()}
     breakdown: dict[str, NDArray[np.float64]] = {}
     if derived:
-        sub = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "dp": dp, "zero_stage": zs,
-               "micro_batch": mb, "schedule": code, "v": v, "m": m}  # fmt: skip
-        sub = {k: val[idx] for k, val in sub.items()}
         moe = sc.model.moe
-        if moe is not None and moe.max_nodes_per_token:
-            sub["max_nodes"] = np.asarray(float(moe.max_nodes_per_token))
-        sp = stage_params(arch, sub["tp"], sub["pp"], sub["ep"])
-        breakdown = step_time(arch, tr.seq_len, tr.precision, tr.recompute,
-                              machine(sc), n, sub, sp)  # fmt: skip
-        rate = sub["m"] * sub["dp"] * sub["micro_batch"] / breakdown["step"]
+        lay = Layout(
+            tp=tp[idx], pp=pp[idx], cp=cp[idx], ep=ep[idx], dp=dp[idx], zero_stage=zs[idx],
+            micro_batch=mb[idx], schedule=code[idx], v=v[idx], m=m[idx],
+            max_nodes=float(moe.max_nodes_per_token or np.inf) if moe else np.inf,
+        )  # fmt: skip
+        wl = Workload(
+            arch, tr.seq_len, tr.precision, tr.recompute, n,
+            capacity_factor=(moe.capacity_factor or 1.0) if moe else 1.0,
+        )  # fmt: skip
+        sp = stage_params(arch, lay.tp, lay.pp, lay.ep)
+        breakdown = step_time(wl, machine(sc), lay, sp)
+        rate = lay.m * lay.dp * lay.micro_batch / breakdown["step"]
         order = idx[np.lexsort((mem["total"][idx], -rate))]
         pos = {int(j): i for i, j in enumerate(idx)}
     else:

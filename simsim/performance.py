@@ -27,10 +27,11 @@ micro-batch:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .physics import architecture as A
 from .physics import comm as C
@@ -50,25 +51,69 @@ OPTIMIZER_BYTES = {"fp8": 2 * (4 + 4) + 4 + 2, "default": 2 * (4 + 8) + 4 + 2}
 
 @dataclass(frozen=True)
 class Machine:
-    """Scalar hardware and efficiency inputs of the step-time model, in SI units."""
+    """Hardware and efficiency inputs of the step-time model, in SI units. Each field is a
+    scalar or an array that broadcasts with the :class:`Layout` (one chip per candidate when a
+    batch of scenarios is searched at once)."""
 
-    peak: float  # FLOP/s of the training precision
-    peak16: float  # FLOP/s of 16-bit (attention, head, router)
-    hbm: float  # bytes/s
-    up_bw: float  # scale-up bytes/s per GPU per direction, times collective efficiency
-    out_bw: float  # scale-out bytes/s per GPU per direction, times collective efficiency
-    up_domain: int
-    gpus_per_node: int
-    eta_max: float  # MAMF fraction of the training precision
-    eta_max16: float
-    m_half: float
-    attention_efficiency: float
-    up_latency: float  # s
-    out_latency: float  # s
-    tp_overlap: float
-    pp_overlap: float
-    dp_overlap: float
-    comm_sm_fraction: float
+    peak: ArrayLike  # FLOP/s of the training precision
+    peak16: ArrayLike  # FLOP/s of 16-bit (attention, head, router)
+    hbm: ArrayLike  # bytes/s
+    up_bw: ArrayLike  # scale-up bytes/s per GPU per direction, times collective efficiency
+    out_bw: ArrayLike  # scale-out bytes/s per GPU per direction, times collective efficiency
+    up_domain: ArrayLike
+    gpus_per_node: ArrayLike
+    eta_max: ArrayLike  # MAMF fraction of the training precision, times kernel efficiency
+    eta_max16: ArrayLike
+    m_half: ArrayLike
+    attention_efficiency: ArrayLike
+    up_latency: ArrayLike  # s
+    out_latency: ArrayLike  # s
+    tp_overlap: ArrayLike
+    pp_overlap: ArrayLike
+    dp_overlap: ArrayLike
+    comm_sm_fraction: ArrayLike
+
+    def take(self, index: NDArray[np.intp]) -> Machine:
+        """The machine of each candidate, from per-scenario arrays (scalars stay scalars)."""
+        return Machine(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Candidate parallel layouts, one element each (arrays of one shape)."""
+
+    tp: NDArray[Any]
+    pp: NDArray[Any]
+    cp: NDArray[Any]
+    ep: NDArray[Any]
+    dp: NDArray[Any]
+    zero_stage: NDArray[Any]
+    micro_batch: NDArray[Any]
+    schedule: NDArray[Any]  # code of simsim.physics.pipeline.SCHEDULE_CODES
+    v: NDArray[Any]  # virtual stages (interleaved)
+    m: NDArray[Any]  # micro-batches per step
+    max_nodes: ArrayLike = np.inf  # node-limited routing (DeepSeek-V3: 4); inf = none
+
+    def take(self, index: NDArray[np.intp]) -> Layout:
+        return Layout(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is trained: the model shape (its fields broadcast with the layout), the sequence,
+    and the discrete choices one search shares (precision, recompute policy)."""
+
+    arch: A.Arch
+    seq_len: ArrayLike
+    precision: str
+    recompute: str
+    n_gpus: ArrayLike
+    capacity_factor: ArrayLike = 1.0  # padding of token-dropping MoE kernels; 1 = dropless
+
+
+def _take(x: Any, index: NDArray[np.intp]) -> Any:
+    a = np.asarray(x)
+    return a[index] if a.ndim else x
 
 
 def machine(sc: Scenario) -> Machine:
@@ -101,6 +146,13 @@ def machine(sc: Scenario) -> Machine:
     )
 
 
+def stack_machines(machines: list[Machine]) -> Machine:
+    """One :class:`Machine` whose fields are arrays over ``machines`` (a batch of scenarios)."""
+    return Machine(
+        **{f.name: np.asarray([getattr(m, f.name) for m in machines]) for f in fields(Machine)}
+    )
+
+
 def mamf(hw: HardwareConfig, sc: Scenario, precision: str) -> float:
     """The chip's measured max achievable matmul fraction for ``precision`` (hardware preset
     ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max`` (the Result lists
@@ -112,62 +164,91 @@ def mamf(hw: HardwareConfig, sc: Scenario, precision: str) -> float:
     return float(default if default is not None else 0.0)
 
 
+def _f(x: ArrayLike) -> Array:
+    return np.asarray(x, dtype=np.float64)
+
+
 def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:
     """(bandwidth, latency) of a group whose members span ``group_span`` consecutive GPUs: the
     scale-up network when it fits in one scale-up domain, else the scale-out network."""
-    inside = group_span <= mc.up_domain
+    inside = group_span <= _f(mc.up_domain)
     return np.where(inside, mc.up_bw, mc.out_bw), np.where(inside, mc.up_latency, mc.out_latency)
 
 
-def step_time(
-    arch: A.Arch,
-    seq_len: int,
-    precision: str,
-    recompute: str,
-    mc: Machine,
-    n_gpus: int,
-    layout: dict[str, Array],
-    state_params: dict[str, Array],
-) -> dict[str, Array]:
-    """Step time and its breakdown for every candidate layout [s].
+@dataclass(frozen=True)
+class Shape:
+    """Per-layer shape terms the step-time model needs, from an :class:`~A.Arch` (arrays)."""
 
-    Parameters
-    ----------
-    arch : model shape (scalars)
-    layout : arrays ``tp, pp, cp, ep, dp, zero_stage, micro_batch, schedule (code), v, m``
-    state_params : arrays ``ne`` and ``expert``: parameters per GPU (non-expert after TP, routed
-        experts after EP) of the most loaded stage, from :func:`simsim.engine.stage_params`
-    """
-    tp, pp, cp, ep, dp = (layout[k].astype(float) for k in ("tp", "pp", "cp", "ep", "dp"))
-    zs, mb, code, v, m = (layout[k] for k in ("zero_stage", "micro_batch", "schedule", "v", "m"))
-    mb, m, v = mb.astype(float), m.astype(float), v.astype(float)
-    h = float(np.asarray(arch.d_model))
-    n_layers = float(np.asarray(arch.n_layers)) + float(np.asarray(arch.mtp_depth))
-    dense_l, moe_l = (float(x) for x in A.layer_counts(arch))
-    moe_l += float(np.asarray(arch.mtp_depth)) if moe_l > 0 else 0.0
-    dense_l = n_layers - moe_l
-    k, n_exp = float(np.asarray(arch.top_k)), float(np.asarray(arch.n_experts))
-    ns, fe = float(np.asarray(arch.n_shared)), float(np.asarray(arch.d_ff_expert))
-    mats = A.ffn_matrices(arch.gated_ffn)
-    wbytes = 1.0 if precision == "fp8" else 2.0
+    h: Array  # d_model
+    n_layers: Array  # main layers + MTP blocks
+    mtp: Array
+    dense_l: Array  # layers with a dense FFN (MTP counted as the last layer's type)
+    moe_l: Array  # layers with an MoE FFN
+    k: Array  # top-k
+    n_exp: Array
+    e: Array  # weights of one expert
+    mats: Array  # weight matrices per FFN (3 gated, 2 otherwise)
+    f_eff: Array  # FC1 output width per token-layer, averaged over layers
 
-    tokens = mb * seq_len / cp  # rows of the micro-batch on this GPU's sequence shard
+    @classmethod
+    def of(cls, arch: A.Arch) -> Shape:
+        h = _f(arch.d_model)
+        mtp = _f(arch.mtp_depth)
+        n_layers = _f(arch.n_layers) + mtp
+        _, moe_l = A.layer_counts(arch)
+        moe_l = moe_l + np.where(moe_l > 0, mtp, 0.0)
+        dense_l = n_layers - moe_l
+        k, ns, fe = _f(arch.top_k), _f(arch.n_shared), _f(arch.d_ff_expert)
+        mats = _f(A.ffn_matrices(arch.gated_ffn))
+        d_ff = _f(arch.d_ff)
+        f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
+        return cls(h, n_layers, mtp, dense_l, moe_l, k, _f(arch.n_experts),
+                   _f(A.expert_params(arch)), mats, f_eff)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Per-micro-batch kernel times of one pipeline stage, slowest stage included [s]."""
+
+    fwd: Array
+    bwd: Array
+    w: Array  # weight-gradient GEMMs (zero-bubble and DualPipe schedule them apart)
+    recompute: Array
+    core: Array  # attention core, forward (hides the CP ring)
+
+    @property
+    def total(self) -> Array:
+        return self.fwd + self.bwd + self.recompute
+
+
+def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
+    """GEMMs on the roofline with a shape efficiency, fused attention, element-wise traffic from
+    HBM, backward = 2x forward, recomputation; scaled to the slowest pipeline stage."""
+    arch = wl.arch
+    tp, pp, cp, ep = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep))
+    mb = _f(lay.micro_batch)
+    h, n_layers, mtp, dense_l, moe_l = sh.h, sh.n_layers, sh.mtp, sh.dense_l, sh.moe_l
+    k, n_exp, e, mats = sh.k, sh.n_exp, sh.e, sh.mats
+    wbytes = 1.0 if wl.precision == "fp8" else 2.0
+    cf = _f(wl.capacity_factor)
+
+    tokens = mb * _f(wl.seq_len) / cp  # rows of the micro-batch on this GPU's sequence shard
     tg = tokens / tp  # tokens this GPU owns after sequence parallelism
     stage = 1.0 / pp  # share of the model's layers per stage (balanced stages)
 
     # GEMM classes: forward FLOPs per token of the whole model (MTP blocks counted as layers of
     # the last layer's type, as in simsim.physics.architecture), rows m, weight elements per GPU
-    mtp = float(np.asarray(arch.mtp_depth))
-    e = float(A.expert_params(arch))
-    attn_p = float(A.attention_linear_params(arch)) * n_layers + mtp * 2.0 * h * h
-    dense_p = float(A.dense_ffn_params(arch)) * dense_l
-    shared_p, routed_p = ns * e * moe_l, n_exp * e * moe_l
-    m_expert = np.maximum(ep * tg * k / max(n_exp, 1.0), 1.0)
+    attn_p = A.attention_linear_params(arch) * n_layers + mtp * 2.0 * h * h
+    dense_p = A.dense_ffn_params(arch) * dense_l
+    shared_p, routed_p = _f(arch.n_shared) * e * moe_l, n_exp * e * moe_l
+    # routed experts: rows per local expert; a token-dropping kernel pads each expert's batch to
+    # its capacity (capacity_factor x the mean load; GShard §2.2, Switch §2.1)
+    m_expert = np.maximum(cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
     lin = [
         (2.0 * attn_p, tokens, attn_p / tp),
         (2.0 * dense_p, tokens, dense_p / tp),
         (2.0 * shared_p, tokens, shared_p / tp),
-        (2.0 * k * e * moe_l, m_expert, routed_p / ep),
+        (cf * 2.0 * k * e * moe_l, m_expert, routed_p / ep),
     ]
     # activation traffic of a GEMM class: its input and output, ~2 tensors of width ~2h, 16-bit
     act_io_bytes = 2.0 * (2.0 * h) * 2.0 * tg * stage
@@ -177,88 +258,104 @@ def step_time(
         for f, rows, w in lin
     )  # fmt: skip
     # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
-    head16 = 2.0 * h * float(np.asarray(arch.vocab_size)) * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
+    head16 = 2.0 * h * _f(arch.vocab_size) * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
     t_head = K.gemm_time(
         head16 * tg * stage, tokens, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half
     )
-    core = float(A.attention_core_flops(arch, seq_len)) * n_layers
+    core = A.attention_core_flops(arch, wl.seq_len) * n_layers
     t_core = K.attention_time(core * tg * stage, mc.peak16, mc.attention_efficiency)
-    d_ff = float(np.asarray(arch.d_ff))
     # element-wise traffic per token-layer, forward, 16-bit elements: two norms (read + write h:
     # 4h), two residual adds (2 reads + 1 write: 6h), the FFN activation (SwiGLU reads the 2f
     # FC1 outputs and writes f: 1.5 x f_eff, f_eff = FC1 output width), the MoE permutation
     # (dispatch reads h and writes k h copies, combine the reverse: 2h + 2kh)
-    f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
+    f_eff = sh.f_eff
     moe_perm = (2.0 * h + 2.0 * k * h) * moe_l / n_layers
     elem_bytes = 2.0 * (10.0 * h + 1.5 * f_eff + moe_perm)
-    if precision == "fp8":
+    if wl.precision == "fp8":
         # quantising each linear input (read 2 B, write 1 B and a transposed 1 B copy for the
         # weight gradient; DeepSeek-V3 §3.3.2 fine-grained 1x128 tiles), ~per input element
-        down_proj_in = f_eff / max(mats - 1.0, 1.0)
-        elem_bytes += 4.0 * (2.0 * h + _attn_inner_width(arch) + down_proj_in)
+        down_proj_in = f_eff / np.maximum(mats - 1.0, 1.0)
+        elem_bytes = elem_bytes + 4.0 * (2.0 * h + _attn_inner_width(arch) + down_proj_in)
     t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
 
     t_fwd = t_lin + t_head + t_core + t_elem
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
-    t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[recompute]
-    dual = code == SCHEDULE_CODES["dualpipe"]
+    t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[wl.recompute]
+    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     f_stage = _slowest_stage_factor(
-        float(np.asarray(arch.n_layers)), mtp, (t_fwd - t_head) / (n_layers * stage),
+        _f(arch.n_layers), mtp, (t_fwd - t_head) / (n_layers * stage),
         t_head / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
-    t_fwd, t_bwd, t_w, t_recompute = (x * f_stage for x in (t_fwd, t_bwd, t_w, t_recompute))
+    return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
 
-    # --- communication per micro-batch -----------------------------------------------------
-    act = tokens * h * 2.0  # one activation tensor of the micro-batch, 16-bit [bytes]
+
+def tp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
+    """Exposed TP/SP collectives per micro-batch [s]: 2 all-gathers + 2 reduce-scatters per
+    layer forward, as many backward (Korthikanti et al. 2022 §4.2.2); full recompute repeats
+    the forward's; the stack hides ``tp_overlap`` of them."""
+    tp = _f(lay.tp)
+    act = _act_bytes(wl, lay, sh)
     bw_tp, lat_tp = _bw(tp, mc)
-    # 4 RS/AG per layer forward, 4 backward; full recompute repeats the forward's 4
-    n_tp = 8.0 * (1.5 if recompute == "full" else 1.0)
-    t_tp = n_tp * n_layers * stage * C.ring_time(act, tp, bw_tp, lat_tp) * (1.0 - mc.tp_overlap)
-    nkv_dims = _kv_width(arch)
+    n_tp = 8.0 * (1.5 if wl.recompute == "full" else 1.0)
+    ring = C.ring_time(act, tp, bw_tp, lat_tp)
+    return n_tp * sh.n_layers * (1.0 / _f(lay.pp)) * ring * (1.0 - _f(mc.tp_overlap))
+
+
+def cp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout, t_core: Array) -> Array:
+    """Exposed context-parallel ring exchange per micro-batch [s]: K/V once forward, K/V and
+    their gradients backward (3 passes; Liu et al. 2023, arXiv:2310.01889), each behind the
+    attention work of its pass (backward attention = 2x forward)."""
+    tp, cp = _f(lay.tp), _f(lay.cp)
+    tokens = _f(lay.micro_batch) * _f(wl.seq_len) / cp
     bw_cp, lat_cp = _bw(tp * cp, mc)
-    kv = (cp - 1.0) * tokens * nkv_dims * 2.0 / tp
-    # the ring passes K/V once forward and K/V plus their gradients backward (3 passes), each
-    # behind the attention work of its pass (backward attention = 2x forward)
-    t_cp_raw = 3.0 * n_layers * stage * np.where(cp > 1, kv / bw_cp + (cp - 1.0) * lat_cp, 0.0)
-    t_cp = np.maximum(t_cp_raw - 3.0 * t_core, 0.0)
-    bw_pp, lat_pp = _bw(tp * cp * dp + 1.0, mc)  # neighbouring stages are n/pp GPUs apart
-    # activations forward, their gradients backward, once per virtual stage (sent TP-scattered)
-    t_pp_raw = np.where(pp > 1, 2.0 * v * (act / tp / bw_pp + lat_pp), 0.0)
-    dispatch_b = FP8_DISPATCH_BYTES if precision == "fp8" else 2.0
-    max_nodes = layout.get("max_nodes", np.asarray(np.inf))
-    dedup = np.isfinite(max_nodes).astype(float)
+    kv = (cp - 1.0) * tokens * _kv_width(wl.arch) * 2.0 / tp
+    stage = 1.0 / _f(lay.pp)
+    raw = 3.0 * sh.n_layers * stage * np.where(cp > 1, kv / bw_cp + (cp - 1.0) * lat_cp, 0.0)
+    return np.maximum(raw - 3.0 * t_core, 0.0)
+
+
+def pp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
+    """Pipeline send/recv per micro-batch before any overlap [s]: activations forward, their
+    gradients backward, once per virtual stage, sent TP-scattered; neighbouring stages are
+    n/pp GPUs apart."""
+    tp, pp = _f(lay.tp), _f(lay.pp)
+    bw_pp, lat_pp = _bw(tp * _f(lay.cp) * _f(lay.dp) + 1.0, mc)
+    act = _act_bytes(wl, lay, sh)
+    return np.where(pp > 1, 2.0 * _f(lay.v) * (act / tp / bw_pp + lat_pp), 0.0)
+
+
+def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
+    """Expert all-to-alls per micro-batch before any overlap [s]: dispatch (FP8 under the fp8
+    recipe) and combine (16-bit), forward and backward, with node-limited deduplication
+    (:func:`simsim.physics.comm.expert_all_to_all_time`); token-dropping kernels send
+    capacity-sized buffers."""
+    tp, ep = _f(lay.tp), _f(lay.ep)
+    tg = _f(lay.micro_batch) * _f(wl.seq_len) / _f(lay.cp) / tp
+    dispatch_b = FP8_DISPATCH_BYTES if wl.precision == "fp8" else 2.0
+    max_nodes = _f(lay.max_nodes)
+    limited = np.isfinite(max_nodes)
     a2a = [
-        C.expert_all_to_all_time(tg, k, h, b, ep, mc.gpus_per_node, mc.up_bw, mc.out_bw,
-                                 np.where(np.isfinite(max_nodes), max_nodes, 1e9), dedup,
-                                 mc.out_latency, n_exp)
+        C.expert_all_to_all_time(tg, sh.k, sh.h, b, ep, mc.gpus_per_node, mc.up_bw, mc.out_bw,
+                                 np.where(limited, max_nodes, 1e9), limited.astype(float),
+                                 mc.out_latency, sh.n_exp)
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
-    t_ep_raw = 2.0 * moe_l * stage * (a2a[0] + a2a[1]) if moe_l else 0.0 * t_fwd
-    raw_compute = t_fwd + t_bwd + t_recompute
-    compute_mb = raw_compute
-    hides = dual & (ep > 1)
-    t_ep = np.where(dual, np.maximum(t_ep_raw - compute_mb, 0.0), t_ep_raw)
-    t_pp = np.where(dual, np.maximum(t_pp_raw - compute_mb, 0.0), t_pp_raw * (1.0 - mc.pp_overlap))
-    # DualPipe reserves SMs for communication while overlapping (DeepSeek: 20 of 132)
-    compute_mb = np.where(hides, compute_mb / (1.0 - mc.comm_sm_fraction), compute_mb)
+    return _f(wl.capacity_factor) * 2.0 * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
 
-    t_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
-    scale = t_mb / np.maximum(raw_compute, 1e-30)  # comm spread over F and B
-    # the chunks around DualPipe's bubble run unpaired (see below): all SMs, their traffic
-    # exposed in F and B (the weight-gradient W has none)
-    bubble_scale = np.where(
-        dual, (raw_compute + t_tp + t_cp + t_ep_raw + t_pp_raw) / np.maximum(raw_compute, 1e-30),
-        scale,
-    )  # fmt: skip
-    bubble = bubble_time(
-        code, pp, (t_fwd + t_recompute) * bubble_scale, t_bwd * bubble_scale,
-        t_w * np.where(dual, 1.0, scale), v,
-    )  # fmt: skip
 
-    # --- per step: data parallel, optimizer ------------------------------------------------
+def dp_time(
+    wl: Workload, mc: Machine, lay: Layout, state_params: dict[str, Array], t_b: Array, t_f: Array
+) -> tuple[Array, Array]:
+    """Exposed data-parallel collectives per step [s]: FP32 main-gradient reduce-scatter and
+    16-bit parameter all-gather over the DP group (non-expert weights) and the expert-DP group
+    (experts); plain all-reduce without ZeRO; the stack hides up to ``dp_overlap`` of each
+    behind one micro-batch's backward (or forward). Returns (exposed time, the all-gather time,
+    which ZeRO-3 repeats every micro-batch)."""
+    tp, pp, cp, ep, dp = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep, lay.dp))
+    zs = lay.zero_stage
     ne, ex = state_params["ne"], state_params["expert"]
-    edp = n_gpus / (pp * ep)
+    edp = _f(wl.n_gpus) / (pp * ep)
     bw_dp, lat_dp = _bw(tp * cp * dp, mc)
     bw_edp, lat_edp = _bw(ep * edp, mc)
     grad_b, param_b = 4.0, 2.0  # FP32 main-gradient reduce-scatter, 16-bit parameter gather
@@ -270,14 +367,80 @@ def step_time(
     )
     rs = np.where(zs == 0, 2.0 * rs, rs)  # plain all-reduce
     ag = np.where(zs == 0, 0.0, ag)
-    # the stack hides up to dp_overlap of each collective behind one micro-batch's B (or F)
-    hide = mc.dp_overlap
-    t_dp = rs - hide * np.minimum(rs, t_bwd * scale) + ag - hide * np.minimum(ag, t_fwd * scale)
-    t_dp = t_dp + np.where(zs >= 3, np.maximum(2.0 * m * ag - m * compute_mb, 0.0), 0.0)
-    opt_params = np.where(zs >= 1, ne / (dp * cp) + ex / edp, ne + ex)
-    t_opt = K.memory_time(
-        opt_params * OPTIMIZER_BYTES.get(precision, OPTIMIZER_BYTES["default"]), mc.hbm
+    hide = _f(mc.dp_overlap)
+    t_dp = rs - hide * np.minimum(rs, t_b) + ag - hide * np.minimum(ag, t_f)
+    return t_dp, ag
+
+
+def optimizer_time(wl: Workload, mc: Machine, lay: Layout, state_params: dict[str, Array]) -> Array:
+    """Optimizer step from HBM bandwidth [s]: the local shard's master weights, moments,
+    gradient and 16-bit weight (:data:`OPTIMIZER_BYTES`)."""
+    pp, ep = _f(lay.pp), _f(lay.ep)
+    ne, ex = state_params["ne"], state_params["expert"]
+    edp = _f(wl.n_gpus) / (pp * ep)
+    opt_params = np.where(lay.zero_stage >= 1, ne / (_f(lay.dp) * _f(lay.cp)) + ex / edp, ne + ex)
+    return K.memory_time(
+        opt_params * OPTIMIZER_BYTES.get(wl.precision, OPTIMIZER_BYTES["default"]), mc.hbm
     )
+
+
+def _act_bytes(wl: Workload, lay: Layout, sh: Shape) -> Array:
+    """One activation tensor of the micro-batch on this GPU's sequence shard, 16-bit [bytes]."""
+    return _f(lay.micro_batch) * _f(wl.seq_len) / _f(lay.cp) * sh.h * 2.0
+
+
+def step_time(
+    wl: Workload, mc: Machine, lay: Layout, state_params: dict[str, Array]
+) -> dict[str, Array]:
+    """Step time and its breakdown for every candidate layout [s].
+
+    Parameters
+    ----------
+    wl : what is trained (model shape, sequence, precision, recompute, GPUs)
+    mc : the machine and the software stack's efficiencies
+    lay : the candidate layouts (arrays); every field of ``wl`` and ``mc`` broadcasts with them
+    state_params : arrays ``ne`` and ``expert``: parameters per GPU (non-expert after TP, routed
+        experts after EP) of the most loaded stage, from :func:`simsim.engine.stage_params`
+
+    Returns
+    -------
+    dict of arrays: ``step`` and the terms that sum to it (``compute``, exposed ``tp``, ``cp``,
+    ``ep``, ``pp``, ``dp``, ``bubble``, ``optimizer``).
+    """
+    sh = Shape.of(wl.arch)
+    pp, ep, m = _f(lay.pp), _f(lay.ep), _f(lay.m)
+    c = compute_time(wl, sh, mc, lay)
+    t_tp = tp_time(wl, sh, mc, lay)
+    t_cp = cp_time(wl, sh, mc, lay, c.core)
+    t_pp_raw = pp_time_raw(wl, sh, mc, lay)
+    t_ep_raw = ep_time_raw(wl, sh, mc, lay)
+
+    raw_compute = c.total
+    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
+    hides = dual & (ep > 1)
+    t_ep = np.where(dual, np.maximum(t_ep_raw - raw_compute, 0.0), t_ep_raw)
+    t_pp = np.where(
+        dual, np.maximum(t_pp_raw - raw_compute, 0.0), t_pp_raw * (1.0 - _f(mc.pp_overlap))
+    )
+    # DualPipe reserves SMs for communication while overlapping (DeepSeek: 20 of 132)
+    compute_mb = np.where(hides, raw_compute / (1.0 - _f(mc.comm_sm_fraction)), raw_compute)
+
+    t_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
+    scale = t_mb / np.maximum(raw_compute, 1e-30)  # comm spread over F and B
+    # the chunks around DualPipe's bubble run unpaired (see below): all SMs, their traffic
+    # exposed in F and B (the weight-gradient W has none)
+    bubble_scale = np.where(
+        dual, (raw_compute + t_tp + t_cp + t_ep_raw + t_pp_raw) / np.maximum(raw_compute, 1e-30),
+        scale,
+    )  # fmt: skip
+    bubble = bubble_time(
+        lay.schedule, pp, (c.fwd + c.recompute) * bubble_scale, c.bwd * bubble_scale,
+        c.w * np.where(dual, 1.0, scale), lay.v,
+    )  # fmt: skip
+
+    t_dp, ag = dp_time(wl, mc, lay, state_params, c.bwd * scale, c.fwd * scale)
+    t_dp = t_dp + np.where(lay.zero_stage >= 3, np.maximum(2.0 * m * ag - m * compute_mb, 0.0), 0.0)
+    t_opt = optimizer_time(wl, mc, lay, state_params)
 
     # DualPipe hides a micro-batch's all-to-all and PP traffic behind the backward chunk of
     # another one it is paired with (DeepSeek-V3 §3.2.1, Fig. 4-5); the ~pp micro-batches of the
@@ -303,7 +466,7 @@ def step_time(
 
 
 def _slowest_stage_factor(
-    n_layers: float, mtp: float, t_layer: Array, t_heads: Array, units: Array
+    n_layers: ArrayLike, mtp: ArrayLike, t_layer: Array, t_heads: Array, units: ArrayLike
 ) -> Array:
     """Load of the slowest pipeline unit over the mean load (>= 1).
 
@@ -318,6 +481,7 @@ def _slowest_stage_factor(
     t_layer : time of one layer [s]; t_heads : time of all LM heads [s]
     units : pipeline units that share the layers
     """
+    n_layers, mtp = _f(n_layers), _f(mtp)
     extra = mtp + t_heads / np.maximum(t_layer, 1e-30)  # the last unit's surplus, in layers
     u = np.asarray(units, float)
 
@@ -332,23 +496,19 @@ def _slowest_stage_factor(
     return np.where(u > 1, best, n_layers + extra) / mean
 
 
-def _attn_inner_width(arch: A.Arch) -> float:
+def _attn_inner_width(arch: A.Arch) -> Array:
     """Elements per token entering the attention's inner projections (MLA latents and the
     output projection's input; for MHA/GQA the output projection's input)."""
-    nh = float(np.asarray(arch.n_heads))
+    nh = _f(arch.n_heads)
     if arch.attention == "mla":
-        return (
-            float(np.asarray(arch.q_lora_rank))
-            + float(np.asarray(arch.kv_lora_rank))
-            + nh * float(np.asarray(arch.v_head_dim))
-        )
-    return nh * float(np.asarray(arch.head_dim))
+        return _f(arch.q_lora_rank) + _f(arch.kv_lora_rank) + nh * _f(arch.v_head_dim)
+    return nh * _f(arch.head_dim)
 
 
-def _kv_width(arch: A.Arch) -> float:
+def _kv_width(arch: A.Arch) -> Array:
     """Elements per token of the K and V tensors that ring attention circulates."""
-    nh = float(np.asarray(arch.n_heads))
+    nh = _f(arch.n_heads)
     if arch.attention == "mla":
-        d_qk = float(np.asarray(arch.qk_nope_head_dim)) + float(np.asarray(arch.qk_rope_head_dim))
-        return nh * (d_qk + float(np.asarray(arch.v_head_dim)))
-    return 2.0 * float(np.asarray(arch.n_kv_heads)) * float(np.asarray(arch.head_dim))
+        d_qk = _f(arch.qk_nope_head_dim) + _f(arch.qk_rope_head_dim)
+        return nh * (d_qk + _f(arch.v_head_dim))
+    return 2.0 * _f(arch.n_kv_heads) * _f(arch.head_dim)

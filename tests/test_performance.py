@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import simsim
 from simsim.engine import choose_layout, stage_params
-from simsim.performance import machine, step_time
+from simsim.performance import Layout, Workload, machine, step_time
 from simsim.physics import comm as C
 from simsim.physics import compute as K
 from simsim.physics.pipeline import SCHEDULE_CODES, bubble_time
@@ -123,26 +123,28 @@ def test_doubling_gpus_never_lowers_best_throughput(model: str):
 
 
 def _chosen_layout(*overrides: str):
-    """(scenario, arch, the chosen layout as step_time arrays, its stage parameters)."""
+    """(scenario, workload, the chosen layout as a one-element Layout, its stage parameters)."""
     sc, a = scenario(*overrides), arch(*overrides)
     c = choose_layout(sc, a)
-    lay = {k: np.asarray([c.layout[k]]) for k in ("tp", "pp", "cp", "ep", "dp", "zero_stage",
+    one = {k: np.asarray([c.layout[k]]) for k in ("tp", "pp", "cp", "ep", "dp", "zero_stage",
                                                    "micro_batch")}  # fmt: skip
-    lay.update(
+    moe = sc.model.moe
+    lay = Layout(
+        **one,
         schedule=np.asarray([SCHEDULE_CODES[c.layout["schedule"]]]),
         v=np.asarray([c.layout["virtual_stages"]]),
         m=np.asarray([c.layout["n_microbatches"]]),
+        max_nodes=float(moe.max_nodes_per_token or np.inf) if moe else np.inf,
     )
-    moe = sc.model.moe
-    if moe is not None and moe.max_nodes_per_token:
-        lay["max_nodes"] = np.asarray(float(moe.max_nodes_per_token))
-    return sc, a, lay, stage_params(a, lay["tp"], lay["pp"], lay["ep"])
+    tr = sc.training
+    wl = Workload(a, tr.seq_len, tr.precision, tr.recompute, sc.cluster.n_gpus)
+    return sc, wl, lay, stage_params(a, lay.tp, lay.pp, lay.ep)
 
 
 @settings(max_examples=20, deadline=None)
 @given(up=st.floats(1.0, 4.0), out=st.floats(1.0, 4.0), flops=st.floats(1.0, 4.0))
 def test_more_bandwidth_or_flops_never_slower(up: float, out: float, flops: float):
-    sc, a, lay, sp = _chosen_layout(
+    sc, wl, lay, sp = _chosen_layout(
         "experiment=deepseek_v3", "efficiency.mode=derived", "parallel.schedule=1f1b"
     )
     base = machine(sc)
@@ -150,8 +152,8 @@ def test_more_bandwidth_or_flops_never_slower(up: float, out: float, flops: floa
         base, up_bw=base.up_bw * up, out_bw=base.out_bw * out, peak=base.peak * flops,
         peak16=base.peak16 * flops,
     )  # fmt: skip
-    t0 = step_time(a, 4096, "fp8", "selective", base, 2048, lay, sp)["step"]
-    t1 = step_time(a, 4096, "fp8", "selective", faster, 2048, lay, sp)["step"]
+    t0 = step_time(wl, base, lay, sp)["step"]
+    t1 = step_time(wl, faster, lay, sp)["step"]
     assert float(t1[0]) <= float(t0[0]) * (1 + 1e-12)
 
 
@@ -226,7 +228,7 @@ def test_more_overlap_or_faster_kernels_never_slower(
             "efficiency.mode=derived", "cluster.n_gpus=1024",
             "training.global_batch_tokens=4194304", "parallel.tp=8", "parallel.pp=16",
             "parallel.schedule=interleaved"]  # fmt: skip
-    sc, a, lay, sp = _chosen_layout(*over)
+    sc, wl, lay, sp = _chosen_layout(*over)
     base = machine(sc)
     assert (base.tp_overlap, base.pp_overlap, base.dp_overlap) == (0.0, 0.0, 0.0)
     better = dataclasses.replace(
@@ -234,9 +236,9 @@ def test_more_overlap_or_faster_kernels_never_slower(
         eta_max16=min(base.eta_max16 * kernel, 1.0),
         attention_efficiency=min(base.attention_efficiency * kernel, 1.0),
     )  # fmt: skip
-    args = (a, 8192, "bf16", sc.training.recompute)
-    t0 = step_time(*args, base, 1024, lay, sp)
-    t1 = step_time(*args, better, 1024, lay, sp)
+    assert (wl.seq_len, wl.precision, wl.n_gpus) == (4096, "bf16", 1024)
+    t0 = step_time(wl, base, lay, sp)
+    t1 = step_time(wl, better, lay, sp)
     assert float(t1["step"][0]) <= float(t0["step"][0]) * (1 + 1e-12)
     assert float(t0["tp"][0]) > 0 and float(t0["dp"][0]) > 0  # the traffic exists to hide
     if tp == 1.0:
