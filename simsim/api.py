@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 from omegaconf import DictConfig
 
 from . import accounting as acc
-from .engine import choose_layout
+from .engine import LayoutChoice, choose_layouts
 from .physics import architecture as A
 from .result import Result
 from .scenario import arch_from_model, resolve
@@ -92,9 +92,20 @@ def simulate(cfg: Scenario | DictConfig | Mapping[str, Any]) -> Result:
     simsim.ConfigError
         when a field is invalid; the message names the field path and what is allowed.
     """
-    sc = resolve(cfg)
+    return simulate_many([resolve(cfg)])[0]
+
+
+def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]:
+    """Simulate validated scenarios (from :func:`simsim.resolve`) with one vectorised layout
+    search per group of scenarios that share their discrete choices
+    (:func:`simsim.engine.choose_layouts`); ``top_n - 1`` runners-up are kept per scenario."""
+    archs = [arch_from_model(sc.model) for sc in scenarios]
+    choices = choose_layouts(scenarios, archs, top_n)
+    return [_result(sc, a, c) for sc, a, c in zip(scenarios, archs, choices, strict=True)]
+
+
+def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
     model, hw, tr, cl = sc.model, sc.hardware, sc.training, sc.cluster
-    arch = arch_from_model(model)
     params = A.param_counts(arch)
     fpt = A.train_flops_per_token(arch, tr.seq_len)
     recompute = float(A.recompute_flops_per_token(arch, tr.seq_len, tr.recompute))
@@ -104,7 +115,6 @@ def simulate(cfg: Scenario | DictConfig | Mapping[str, Any]) -> Result:
     peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
     bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
     power = float(acc.power_per_gpu_w(hw.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu))
-    choice = choose_layout(sc, arch)
 
     perf: dict[str, Any] = dict.fromkeys(
         (

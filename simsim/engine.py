@@ -11,13 +11,14 @@ infeasible with the reason of the first check no candidate passes, never as a nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .performance import Layout, Workload, machine, step_time
+from .performance import Layout, Shape, Workload, machine, stack_machines, step_time
 from .physics import architecture as A
 from .physics import memory as M
 from .physics.pipeline import SCHEDULE_CODES, in_flight_microbatches
@@ -69,25 +70,24 @@ def _fixed_schedule(offered: list[str]) -> str:
     return FIXED_DEFAULTS["schedule"] if FIXED_DEFAULTS["schedule"] in offered else offered[0]
 
 
-def _candidates(sc: Scenario) -> dict[str, NDArray[np.int64]]:
-    """Every combination of the layout fields: a given field has its value; a null one is
-    searched (derived mode) or defaulted (fixed mode, see :data:`FIXED_DEFAULTS`)."""
-    par, model, hw = sc.parallel, sc.model, sc.hardware
-    n = sc.cluster.n_gpus
-    derived = sc.efficiency.mode == "derived"
-    moe = model.moe
-    seq = sc.training.seq_len
+def _union_axes(scs: Sequence[Scenario]) -> dict[str, list[Any]]:
+    """The search axes of a group of scenarios that share their discrete choices: a given
+    field has its value; a null one is searched (derived mode) or defaulted (fixed mode, see
+    :data:`FIXED_DEFAULTS`) over the union of what each scenario allows."""
+    sc = scs[0]
+    par, derived = sc.parallel, sc.efficiency.mode == "derived"
     schedules = list(sc.software.schedules)
-    tp_max = min(hw.scale_up_domain, TP_CAP, model.n_heads)
-    if not derived:
-        tp_max = min(tp_max, hw.gpus_per_node)
+    tp_max = max(_tp_max(s) for s in scs)
+    pp_max = max(min(s.model.n_layers, s.cluster.n_gpus) for s in scs)
+    ep_max = max(
+        (min(s.model.moe.n_experts, s.cluster.n_gpus) for s in scs if s.model.moe), default=1
+    )
+    long_seq = derived and any(s.training.seq_len >= CP_MIN_SEQ for s in scs)
     searched: dict[str, list[Any]] = {
-        "tp": [t for t in _powers_of_two(tp_max) if model.n_heads % t == 0],
-        "pp": _powers_of_two(min(model.n_layers, n)),
-        "cp": _powers_of_two(32) if derived and seq >= CP_MIN_SEQ else [1],
-        "ep": [e for e in _powers_of_two(min(moe.n_experts, n)) if moe.n_experts % e == 0]
-        if moe
-        else [1],
+        "tp": _powers_of_two(tp_max),
+        "pp": _powers_of_two(pp_max),
+        "cp": _powers_of_two(32) if long_seq else [1],
+        "ep": _powers_of_two(ep_max),
         "zero_stage": list(sc.software.zero_stages),
         "micro_batch": SEARCH["micro_batch"] if derived else [FIXED_DEFAULTS["micro_batch"]],
         "schedule": schedules if derived else [_fixed_schedule(schedules)],
@@ -97,36 +97,97 @@ def _candidates(sc: Scenario) -> dict[str, NDArray[np.int64]]:
     if par.virtual_stages is not None:
         axes["virtual_stages"] = [1, par.virtual_stages]
     axes["schedule"] = [SCHEDULE_CODES[s] for s in axes["schedule"]]
+    return axes
+
+
+def _tp_max(sc: Scenario) -> int:
+    tp_max = min(sc.hardware.scale_up_domain, TP_CAP, sc.model.n_heads)
+    if sc.efficiency.mode != "derived":
+        tp_max = min(tp_max, sc.hardware.gpus_per_node)
+    return tp_max
+
+
+def _grid(axes: dict[str, list[Any]]) -> dict[str, NDArray[np.int64]]:
     grids = np.meshgrid(*[np.asarray(v, dtype=np.int64) for v in axes.values()], indexing="ij")
     c = {k: g.ravel() for k, g in zip(axes, grids, strict=True)}
-    # virtual stages belong to the interleaved schedule only, with >= 1 layer per chunk
+    # virtual stages belong to the interleaved schedule only
     interleaved = c["schedule"] == SCHEDULE_CODES["interleaved"]
-    chunks_fit = c["pp"] * c["virtual_stages"] <= model.n_layers
-    keep = np.where(interleaved, (c["virtual_stages"] >= 2) & chunks_fit, c["virtual_stages"] == 1)
+    keep = np.where(interleaved, c["virtual_stages"] >= 2, c["virtual_stages"] == 1)
     return {k: val[keep] for k, val in c.items()}
+
+
+def _allowed(scs: Sequence[Scenario], c: dict[str, NDArray[np.int64]]) -> NDArray[np.bool_]:
+    """Which candidates of the union grid each scenario may use (scenarios x candidates): what
+    its own search would have tried (TP within the scale-up domain dividing the heads, PP up to
+    its layers and GPUs, EP dividing its experts, CP for long sequences, >= 1 layer per
+    interleaved chunk)."""
+    par = scs[0].parallel
+    derived = scs[0].efficiency.mode == "derived"
+    col = lambda f: np.asarray([f(s) for s in scs], dtype=np.int64)[:, None]  # noqa: E731
+    ok = np.ones((len(scs), len(c["tp"])), dtype=bool)
+    layers = col(lambda s: s.model.n_layers)
+    if par.tp is None:
+        ok &= (c["tp"] <= col(_tp_max)) & (col(lambda s: s.model.n_heads) % c["tp"] == 0)
+    if par.pp is None:
+        ok &= c["pp"] <= np.minimum(layers, col(lambda s: s.cluster.n_gpus))
+    if par.cp is None:
+        long_seq = derived & (col(lambda s: s.training.seq_len) >= CP_MIN_SEQ)
+        ok &= long_seq | (c["cp"] == 1)
+    if par.ep is None:
+        n_exp = col(lambda s: s.model.moe.n_experts if s.model.moe else 1)
+        n_gpu = col(lambda s: s.cluster.n_gpus)
+        ok &= (c["ep"] <= np.minimum(n_exp, n_gpu)) & (n_exp % c["ep"] == 0)
+    interleaved = c["schedule"] == SCHEDULE_CODES["interleaved"]
+    ok &= ~interleaved | (c["pp"] * c["virtual_stages"] <= layers)
+    return ok
+
+
+def _candidates(sc: Scenario) -> dict[str, NDArray[np.int64]]:
+    """Every candidate layout of one scenario (arrays of the layout fields)."""
+    c = _grid(_union_axes([sc]))
+    keep = _allowed([sc], c)[0]
+    return {k: v[keep] for k, v in c.items()}
+
+
+def _f(x: Any) -> NDArray[np.float64]:
+    return np.asarray(x, dtype=np.float64)
 
 
 def stage_params(
     arch: A.Arch, tp: NDArray[Any], pp: NDArray[Any], ep: NDArray[Any]
 ) -> dict[str, NDArray[np.float64]]:
-    """Parameters per GPU on the most loaded pipeline stage [elements].
+    """Parameters per GPU on the most loaded pipeline stage [elements]; ``arch`` fields
+    broadcast with the layout.
 
     ``ne``: non-expert weights split by ``tp*pp``, plus the embedding or LM head and the MTP
     module on the end stages (with pp=1 the one stage holds them all); ``expert``: routed
     experts split by ``pp*ep`` (expert TP = 1), plus the MTP module's experts.
     """
+    return _stage_params(stage_terms(arch), tp, pp, ep)
+
+
+def stage_terms(arch: A.Arch) -> dict[str, NDArray[np.float64]]:
+    """The parameter counts :func:`stage_params` splits over a layout [elements]."""
     pc = A.param_counts(arch)
-    vh = float(np.asarray(arch.vocab_size)) * float(np.asarray(arch.d_model))
-    _, moe_layers = (float(x) for x in A.layer_counts(arch))
-    routed_per_layer = float(np.asarray(arch.n_experts)) * float(A.expert_params(arch))
-    mtp_total = float(A.mtp_extra_params(arch))
-    mtp_expert = float(np.asarray(arch.mtp_depth)) * (routed_per_layer if moe_layers > 0 else 0.0)
-    layer_ne = float(pc["total"]) - float(pc["expert"]) - float(pc["embedding"])
-    tp, pp, ep = (np.asarray(x, float) for x in (tp, pp, ep))
-    ends = np.where(pp == 1, float(pc["embedding"]), vh) + (mtp_total - mtp_expert)
+    _, moe_layers = A.layer_counts(arch)
+    routed_per_layer = _f(arch.n_experts) * A.expert_params(arch)
+    mtp_expert = _f(arch.mtp_depth) * np.where(moe_layers > 0, routed_per_layer, 0.0)
     return {
-        "ne": (layer_ne / pp + ends) / tp,
-        "expert": (float(pc["expert"]) / pp + mtp_expert) / ep,
+        "layer_ne": pc["total"] - pc["expert"] - pc["embedding"],
+        "embedding": pc["embedding"],
+        "vh": _f(arch.vocab_size) * _f(arch.d_model),  # one of the embedding or the LM head
+        "mtp_ne": A.mtp_extra_params(arch) - mtp_expert,
+        "expert": pc["expert"],
+        "mtp_expert": mtp_expert,
+    }
+
+
+def _stage_params(t: dict[str, Any], tp: Any, pp: Any, ep: Any) -> dict[str, NDArray[np.float64]]:
+    tp, pp, ep = (_f(x) for x in (tp, pp, ep))
+    ends = np.where(pp == 1, t["embedding"], t["vh"]) + t["mtp_ne"]
+    return {
+        "ne": (t["layer_ne"] / pp + ends) / tp,
+        "expert": (t["expert"] / pp + t["mtp_expert"]) / ep,
     }
 
 
@@ -136,18 +197,19 @@ def memory_per_gpu(
     precision: str,
     recompute: str,
     schedule: str | NDArray[Any],
-    seq_len: int,
-    n_gpus: NDArray[Any] | int,
-    tp: NDArray[Any],
-    pp: NDArray[Any],
-    cp: NDArray[Any],
-    ep: NDArray[Any],
-    zero_stage: NDArray[Any],
-    micro_batch: NDArray[Any],
-    n_microbatches: NDArray[Any],
-    virtual_stages: NDArray[Any] | int = 1,
+    seq_len: Any,
+    n_gpus: Any,
+    tp: Any,
+    pp: Any,
+    cp: Any,
+    ep: Any,
+    zero_stage: Any,
+    micro_batch: Any,
+    n_microbatches: Any,
+    virtual_stages: Any = 1,
 ) -> dict[str, NDArray[np.float64]]:
-    """Model states and activations on the most loaded GPU [bytes]; arrays broadcast.
+    """Model states and activations on the most loaded GPU [bytes]; every argument broadcasts
+    (the ``arch`` fields too).
 
     Non-expert weights are split by ``tp*pp`` and ZeRO-sharded over ``dp*cp``; routed experts by
     ``pp*ep`` and sharded over the expert-data-parallel group ``n/(pp*ep)`` (Megatron-LM
@@ -156,63 +218,149 @@ def memory_per_gpu(
     layers per stage x in-flight micro-batches x tokens per micro-batch / (tp*cp) (sequence and
     context parallel split them) x bytes per token-layer (:mod:`simsim.physics.memory`).
     """
-    tp, pp, cp, ep = (np.asarray(x, float) for x in (tp, pp, cp, ep))
-    n = np.asarray(n_gpus, float)
+    return _memory(
+        stage_terms(arch), activation_bytes(arch, precision, recompute),
+        _f(arch.n_layers) + _f(arch.mtp_depth), precision=precision, schedule=schedule,
+        seq_len=seq_len, n_gpus=n_gpus, tp=tp, pp=pp, cp=cp, ep=ep, zero_stage=zero_stage,
+        micro_batch=micro_batch, n_microbatches=n_microbatches, virtual_stages=virtual_stages,
+    )  # fmt: skip
+
+
+def _memory(
+    terms: dict[str, Any], per_tok_layer: Any, layers: Any, *, precision: str,
+    schedule: str | NDArray[Any], seq_len: Any, n_gpus: Any, tp: Any, pp: Any, cp: Any,
+    ep: Any, zero_stage: Any, micro_batch: Any, n_microbatches: Any, virtual_stages: Any,
+) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+    """:func:`memory_per_gpu` from the model's precomputed terms (a batch search computes them
+    once per scenario)."""
+    tp, pp, cp, ep = (_f(x) for x in (tp, pp, cp, ep))
+    n = _f(n_gpus)
     dp = n / (tp * pp * cp)
-    sp = stage_params(arch, tp, pp, ep)
+    sp = _stage_params(terms, tp, pp, ep)
     code = np.asarray(SCHEDULE_CODES[schedule] if isinstance(schedule, str) else schedule)
     copies = np.where(code == SCHEDULE_CODES["dualpipe"], 2.0, 1.0)
     states = M.model_state_bytes(sp["ne"], dp * cp, zero_stage, precision, copies)
     states = states + M.model_state_bytes(
         sp["expert"], n / (pp * ep), zero_stage, precision, copies
     )
-    h = float(np.asarray(arch.d_model))
-    dense_layers, moe_layers = (float(x) for x in A.layer_counts(arch))
-    n_layers = float(np.asarray(arch.n_layers))
-
-    # widths kept per token-layer (see activation_bytes_per_token_layer)
-    nh = float(np.asarray(arch.n_heads))
-    if arch.attention == "mla":
-        attn_in = (
-            float(np.asarray(arch.q_lora_rank))
-            + float(np.asarray(arch.kv_lora_rank))
-            + float(np.asarray(arch.qk_rope_head_dim))
-        )
-        if float(np.asarray(arch.q_lora_rank)) == 0:
-            attn_in += h
-    else:
-        dh, nkv = float(np.asarray(arch.head_dim)), float(np.asarray(arch.n_kv_heads))
-        attn_in = (nh + 2.0 * nkv) * dh
-    mats = A.ffn_matrices(arch.gated_ffn) - 1.0  # FC1 outputs kept: 2f gated, f otherwise
-    dense_inter = mats * float(np.asarray(arch.d_ff))
-    k, ns = float(np.asarray(arch.top_k)), float(np.asarray(arch.n_shared))
-    fe = float(np.asarray(arch.d_ff_expert))
-    moe_lin = k * h + float(np.asarray(arch.n_experts))  # dispatched inputs + router logits
-    moe_inter = (k + ns) * mats * fe
-    lin = attn_in + (moe_layers * moe_lin) / n_layers
-    inter = (dense_layers * dense_inter + moe_layers * moe_inter) / n_layers
-    per_tok_layer = M.activation_bytes_per_token_layer(h, lin, inter, recompute, precision)
-    layers_per_stage = (n_layers + float(np.asarray(arch.mtp_depth))) / pp
+    layers_per_stage = layers / pp
     in_flight = in_flight_microbatches(schedule, pp, n_microbatches, virtual_stages)
-    tokens = np.asarray(micro_batch, float) * seq_len / (tp * cp)
+    tokens = _f(micro_batch) * _f(seq_len) / (tp * cp)
     acts = per_tok_layer * layers_per_stage * in_flight * tokens
     return {"model_states": states, "activations": acts, "total": states + acts}
 
 
-def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
-    """Evaluate every candidate layout at once; keep the feasible ones; pick the best.
+def activation_bytes(arch: A.Arch, precision: str, recompute: str) -> NDArray[np.float64]:
+    """Activation bytes kept per token and layer, averaged over the model's layers, before
+    TP/SP/CP (:func:`simsim.physics.memory.activation_bytes_per_token_layer`)."""
+    h = _f(arch.d_model)
+    dense_layers, moe_layers = A.layer_counts(arch)
+    n_layers = _f(arch.n_layers)
+    # widths kept per token-layer (see activation_bytes_per_token_layer)
+    nh = _f(arch.n_heads)
+    if arch.attention == "mla":
+        q = _f(arch.q_lora_rank)
+        attn_in = q + _f(arch.kv_lora_rank) + _f(arch.qk_rope_head_dim)
+        attn_in = np.where(q == 0, attn_in + h, attn_in)
+    else:
+        attn_in = (nh + 2.0 * _f(arch.n_kv_heads)) * _f(arch.head_dim)
+    mats = A.ffn_matrices(arch.gated_ffn) - 1.0  # FC1 outputs kept: 2f gated, f otherwise
+    dense_inter = mats * _f(arch.d_ff)
+    k, ns = _f(arch.top_k), _f(arch.n_shared)
+    fe = _f(arch.d_ff_expert)
+    moe_lin = k * h + _f(arch.n_experts)  # dispatched inputs + router logits
+    moe_inter = (k + ns) * mats * fe
+    lin = attn_in + (moe_layers * moe_lin) / n_layers
+    inter = (dense_layers * dense_inter + moe_layers * moe_inter) / n_layers
+    return M.activation_bytes_per_token_layer(h, lin, inter, recompute, precision)
 
-    Fixed mode: the least model parallelism that fits (the step time does not depend on it).
-    Derived mode: the highest throughput (:mod:`simsim.performance`), then the least memory.
-    """
-    par, tr = sc.parallel, sc.training
-    n = sc.cluster.n_gpus
-    derived = sc.efficiency.mode == "derived"
-    c = _candidates(sc)
+
+def _group_key(sc: Scenario, arch: A.Arch) -> tuple[Any, ...]:
+    """Scenarios that share this key are searched in one vectorised pass: the discrete choices
+    (attention kind, FFN gating, tied embeddings, precision, recompute, mode, the stack's
+    schedules and ZeRO stages, the given layout fields) are the same for all of them."""
+    return (
+        arch.attention, arch.gated_ffn, arch.tie_embeddings, sc.training.precision,
+        sc.training.recompute, sc.efficiency.mode, sc.software.schedules,
+        sc.software.zero_stages, sc.parallel, sc.model.moe is not None,
+    )  # fmt: skip
+
+
+_ARCH_ARRAYS = tuple(
+    f.name for f in fields(A.Arch) if f.name not in ("attention", "gated_ffn", "tie_embeddings")
+)
+
+
+def choose_layouts(
+    scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int = 5
+) -> list[LayoutChoice]:
+    """The best layout of each scenario, searched in as few vectorised passes as there are
+    groups of scenarios with the same discrete choices (:func:`_group_key`): one union grid of
+    candidates per group, each scenario's own candidates masked in, every check and the step
+    time evaluated once over all of them, and a per-scenario choice."""
+    out: list[LayoutChoice | None] = [None] * len(scs)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (sc, arch) in enumerate(zip(scs, archs, strict=True)):
+        groups.setdefault(_group_key(sc, arch), []).append(i)
+    for members in groups.values():
+        for i, choice in zip(
+            members,
+            _search([scs[i] for i in members], [archs[i] for i in members], top_n),
+            strict=True,
+        ):
+            out[i] = choice
+    return [c for c in out if c is not None]
+
+
+def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
+    """Evaluate every candidate layout of one scenario at once; keep the feasible ones; pick the
+    best. Fixed mode: the least model parallelism that fits (the step time does not depend on
+    it). Derived mode: the highest throughput (:mod:`simsim.performance`), then the least
+    memory."""
+    return _search([sc], [arch], top_n)[0]
+
+
+#: Rejection reasons in the order the checks apply; a candidate counts under its first one.
+REASONS = (
+    "tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)",
+    "parallel.ep does not divide the GPUs of a pipeline stage",
+    "global batch is smaller than dp*micro_batch sequences",
+    "schedule needs: dualpipe an even pp; interleaved pp >= 2 and m a multiple of pp",
+    "does not fit in usable HBM",
+)
+
+
+def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> list[LayoutChoice]:
+    sc0 = scs[0]
+    n_sc = len(scs)
+    par, tr0 = sc0.parallel, sc0.training
+    derived = sc0.efficiency.mode == "derived"
+    c = _grid(_union_axes(scs))
+    s_idx, c_idx = np.nonzero(_allowed(scs, c))
+    n_cand = np.bincount(s_idx, minlength=n_sc)
     tp, pp, cp, ep, zs, mb, code, v = (
-        c[k]
+        c[k][c_idx]
         for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule", "virtual_stages")
     )
+
+    # per-scenario inputs, gathered per candidate (kept scalar for a single scenario)
+    def per(values: list[Any]) -> Any:
+        return values[0] if n_sc == 1 else np.asarray(values)[s_idx]
+
+    n = per([s.cluster.n_gpus for s in scs])
+    seq_s: Any = scs[0].training.seq_len if n_sc == 1 else _f([s.training.seq_len for s in scs])
+    seq = _take(seq_s, s_idx)
+    seqs = per([s.training.global_batch_tokens / s.training.seq_len for s in scs])
+    usable_s = [s.hardware.hbm_gib * GIB * s.efficiency.usable_hbm_fraction for s in scs]
+    usable = per(usable_s)
+    # the model's terms, once per scenario, then spread over its candidates
+    stacked: dict[str, Any] = {f: _f([getattr(a, f) for a in archs]) for f in _ARCH_ARRAYS}
+    arch_s = archs[0] if n_sc == 1 else replace(archs[0], **stacked)
+    spread = (lambda x: x) if n_sc == 1 else (lambda x: _take(x, s_idx))
+    terms = {k: spread(val) for k, val in stage_terms(arch_s).items()}
+    act = spread(activation_bytes(arch_s, tr0.precision, tr0.recompute))
+    layers = spread(_f(arch_s.n_layers) + _f(arch_s.mtp_depth))
+
     mp = tp * pp * cp
     divides = n % mp == 0
     dp = np.where(divides, n // np.maximum(mp, 1), 0)
@@ -221,7 +369,6 @@ def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
     ep_ok = divides & ((n // np.maximum(pp, 1)) % ep == 0)
     # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
     # launcher would pick it); fewer than one is infeasible.
-    seqs = tr.global_batch_tokens / tr.seq_len
     m = np.floor(seqs / np.maximum(dp * mb, 1) + 1e-9)
     batch_ok = ep_ok & (m >= 1)
     sched_ok = batch_ok & np.select(
@@ -229,68 +376,53 @@ def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
         [(pp >= 2) & (pp % 2 == 0), (pp >= 2) & (m % np.maximum(pp, 1) == 0)],
         True,
     )
-    mem = memory_per_gpu(
-        arch, precision=tr.precision, recompute=tr.recompute, schedule=code,
-        seq_len=tr.seq_len, n_gpus=n, tp=tp, pp=pp, cp=cp, ep=ep, zero_stage=zs,
-        micro_batch=mb, n_microbatches=np.maximum(m, 1), virtual_stages=v,
+    mem = _memory(
+        terms, act, layers, precision=tr0.precision, schedule=code, seq_len=seq, n_gpus=n,
+        tp=tp, pp=pp, cp=cp, ep=ep, zero_stage=zs, micro_batch=mb,
+        n_microbatches=np.maximum(m, 1), virtual_stages=v,
     )  # fmt: skip
-    usable = sc.hardware.hbm_gib * GIB * sc.efficiency.usable_hbm_fraction
     fits = sched_ok & (mem["total"] <= usable)
-    # rejection reasons in the order the checks apply; a candidate counts under its first one
-    stages = [
-        ("tp*pp*cp does not divide cluster.n_gpus (or mismatches parallel.dp)", divides),
-        ("parallel.ep does not divide the GPUs of a pipeline stage", ep_ok),
-        ("global batch is smaller than dp*micro_batch sequences", batch_ok),
-        (
-            "schedule needs: dualpipe an even pp; interleaved pp >= 2 and m a multiple of pp",
-            sched_ok,
-        ),
-        ("does not fit in usable HBM", fits),
-    ]
-    rejected, previous = {}, np.ones_like(fits)
-    for reason, passed in stages:
-        if count := int((previous & ~passed).sum()):
-            rejected[reason] = count
+    stages = [divides, ep_ok, batch_ok, sched_ok, fits]
+    previous = np.ones_like(fits)
+    failed = []
+    for passed in stages:
+        failed.append(np.bincount(s_idx[previous & ~passed], minlength=n_sc))
         previous = passed
-    if not fits.any():
-        # the masks are nested: the first check that no candidate passes is the blocking one
-        reason = next(r for r, passed in stages if not passed.any())
-        if sched_ok.any():
-            i = int(np.argmin(np.where(sched_ok, mem["total"], np.inf)))
-            reason += (
-                f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "
-                f"(tp={tp[i]}, pp={pp[i]}, ep={ep[i]}, zero_stage={zs[i]}) "
-                f"against {usable / 1e9:.1f} GB usable ({sc.hardware.hbm_gib:g} GiB = "
-                f"{sc.hardware.hbm_gib * GIB / 1e9:.1f} GB of HBM)"
-            )
-        return LayoutChoice(False, {}, {}, reason, rejected, len(tp))
+    passing = [np.bincount(s_idx[passed], minlength=n_sc) for passed in stages]
 
     idx = np.flatnonzero(fits)
-    names = {v_: k for k, v_ in SCHEDULE_CODES.items()}
     breakdown: dict[str, NDArray[np.float64]] = {}
     if derived:
-        moe = sc.model.moe
+        moe = [s.model.moe for s in scs]
         lay = Layout(
             tp=tp[idx], pp=pp[idx], cp=cp[idx], ep=ep[idx], dp=dp[idx], zero_stage=zs[idx],
             micro_batch=mb[idx], schedule=code[idx], v=v[idx], m=m[idx],
-            max_nodes=float(moe.max_nodes_per_token or np.inf) if moe else np.inf,
+            max_nodes=_take(per([float(x.max_nodes_per_token or np.inf) if x else np.inf
+                                 for x in moe]), idx),
         )  # fmt: skip
+        fidx = s_idx[idx]
         wl = Workload(
-            arch, tr.seq_len, tr.precision, tr.recompute, n,
-            capacity_factor=(moe.capacity_factor or 1.0) if moe else 1.0,
+            arch_s, _take(seq, idx), tr0.precision, tr0.recompute, _take(n, idx),
+            capacity_factor=_take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
+                                  idx),
         )  # fmt: skip
-        sp = stage_params(arch, lay.tp, lay.pp, lay.ep)
-        breakdown = step_time(wl, machine(sc), lay, sp)
+        mc = machine(sc0) if n_sc == 1 else stack_machines([machine(s) for s in scs])
+        if n_sc > 1:
+            mc = mc.take(fidx)
+        sp = _stage_params({k: _take(val, idx) for k, val in terms.items()}, lay.tp, lay.pp,
+                           lay.ep)  # fmt: skip
+        shape = Shape.of(arch_s, seq_s)
+        breakdown = step_time(wl, mc, lay, sp, shape if n_sc == 1 else shape.take(fidx))
         rate = lay.m * lay.dp * lay.micro_batch / breakdown["step"]
-        order = idx[np.lexsort((mem["total"][idx], -rate))]
-        pos = {int(j): i for i, j in enumerate(idx)}
+        order = idx[np.lexsort((mem["total"][idx], -rate, s_idx[idx]))]
     else:
-        order = idx[np.lexsort((mem["total"][idx], zs[idx], mp[idx]))]
-        pos = {}
-    given = sorted(
-        k for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
-        if getattr(par, k) is not None
-    )  # fmt: skip
+        order = idx[np.lexsort((mem["total"][idx], zs[idx], mp[idx], s_idx[idx]))]
+    pos = np.empty(len(fits), dtype=np.int64)
+    pos[idx] = np.arange(len(idx))
+    # each scenario's feasible candidates, best first: order[start[s]:start[s] + count[s]]
+    count = passing[-1]
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    names = {v_: k for k, v_ in SCHEDULE_CODES.items()}
 
     def describe(j: int) -> dict[str, Any]:
         out = {
@@ -304,17 +436,65 @@ def choose_layout(sc: Scenario, arch: A.Arch, top_n: int = 5) -> LayoutChoice:
         out["memory_gb"] = float(mem["total"][j]) / 1e9
         return out
 
-    best = int(order[0])
-    layout = describe(best)
-    layout.pop("memory_gb")
-    layout["given"] = given
-    layout["chosen_by"] = (
+    given = sorted(
+        k for k in ("tp", "pp", "dp", "ep", "cp", "zero_stage", "micro_batch", "schedule")
+        if getattr(par, k) is not None
+    )  # fmt: skip
+    chosen_by = (
         "highest throughput among feasible layouts"
         if derived
         else "least model parallelism (tp*pp*cp) that fits, then lowest ZeRO stage"
     )
-    memory_gb = {k: float(val[best]) / 1e9 for k, val in mem.items()}
-    memory_gb["usable"] = usable / 1e9
-    steps = {k: float(val[pos[best]]) for k, val in breakdown.items()} if derived else {}
-    alternatives = [describe(int(j)) for j in order[1:top_n]]
-    return LayoutChoice(True, layout, memory_gb, None, rejected, len(tp), steps, alternatives)
+    choices = []
+    for s in range(n_sc):
+        rejected = {r: int(f[s]) for r, f in zip(REASONS, failed, strict=True) if f[s]}
+        if count[s] == 0:
+            choices.append(
+                _infeasible(scs[s], s, s_idx, stages, passing, mem, usable_s[s], rejected,
+                            int(n_cand[s]), tp, pp, ep, zs)
+            )  # fmt: skip
+            continue
+        ranked = order[start[s] : start[s] + count[s]]
+        best = int(ranked[0])
+        layout = describe(best)
+        layout.pop("memory_gb")
+        layout["given"] = given
+        layout["chosen_by"] = chosen_by
+        memory_gb = {k: float(val[best]) / 1e9 for k, val in mem.items()}
+        memory_gb["usable"] = usable_s[s] / 1e9
+        steps = {k: float(val[pos[best]]) for k, val in breakdown.items()}
+        alternatives = [describe(int(j)) for j in ranked[1:top_n]]
+        choices.append(
+            LayoutChoice(True, layout, memory_gb, None, rejected, int(n_cand[s]), steps,
+                         alternatives)
+        )  # fmt: skip
+    return choices
+
+
+def _infeasible(
+    sc: Scenario, s: int, s_idx: NDArray[np.intp], stages: list[NDArray[np.bool_]],
+    passing: list[NDArray[np.int64]], mem: dict[str, NDArray[np.float64]], usable: float,
+    rejected: dict[str, int], n_candidates: int, *layout: NDArray[np.int64],
+) -> LayoutChoice:  # fmt: skip
+    """No candidate of scenario ``s`` is feasible: the reason of the first check that none of
+    them passes (the checks are nested), with the smallest candidate's memory when it is HBM."""
+    reason = next(
+        (r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "no candidate layout"
+    )
+    mine = s_idx == s
+    sched_ok = stages[3] & mine
+    if sched_ok.any():
+        tp, pp, ep, zs = layout
+        i = int(np.argmin(np.where(sched_ok, mem["total"], np.inf)))
+        hbm = sc.hardware.hbm_gib
+        reason += (
+            f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "
+            f"(tp={tp[i]}, pp={pp[i]}, ep={ep[i]}, zero_stage={zs[i]}) "
+            f"against {usable / 1e9:.1f} GB usable ({hbm:g} GiB = {hbm * GIB / 1e9:.1f} GB of HBM)"
+        )
+    return LayoutChoice(False, {}, {}, reason, rejected, n_candidates)
+
+
+def _take(x: Any, index: NDArray[np.intp]) -> Any:
+    a = np.asarray(x)
+    return a[index] if a.ndim else x

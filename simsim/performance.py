@@ -177,9 +177,11 @@ def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:
 
 @dataclass(frozen=True)
 class Shape:
-    """Per-layer shape terms the step-time model needs, from an :class:`~A.Arch` (arrays)."""
+    """The model terms the step-time model needs, from an :class:`~A.Arch` and the sequence
+    length (arrays over scenarios; :meth:`take` spreads them over candidate layouts)."""
 
     h: Array  # d_model
+    main_layers: Array  # the model's layers
     n_layers: Array  # main layers + MTP blocks
     mtp: Array
     dense_l: Array  # layers with a dense FFN (MTP counted as the last layer's type)
@@ -189,9 +191,17 @@ class Shape:
     e: Array  # weights of one expert
     mats: Array  # weight matrices per FFN (3 gated, 2 otherwise)
     f_eff: Array  # FC1 output width per token-layer, averaged over layers
+    attn_p: Array  # attention projection weights, all layers and MTP projections
+    dense_p: Array  # dense FFN weights, all dense layers
+    shared_p: Array  # shared-expert weights
+    routed_p: Array  # routed-expert weights
+    vocab: Array
+    core: Array  # attention-core forward FLOPs per token, all layers
+    attn_inner: Array  # elements per token entering the inner attention projections
+    kv_width: Array  # elements per token of the K and V that ring attention circulates
 
     @classmethod
-    def of(cls, arch: A.Arch) -> Shape:
+    def of(cls, arch: A.Arch, seq_len: ArrayLike) -> Shape:
         h = _f(arch.d_model)
         mtp = _f(arch.mtp_depth)
         n_layers = _f(arch.n_layers) + mtp
@@ -199,11 +209,25 @@ class Shape:
         moe_l = moe_l + np.where(moe_l > 0, mtp, 0.0)
         dense_l = n_layers - moe_l
         k, ns, fe = _f(arch.top_k), _f(arch.n_shared), _f(arch.d_ff_expert)
+        n_exp = _f(arch.n_experts)
         mats = _f(A.ffn_matrices(arch.gated_ffn))
         d_ff = _f(arch.d_ff)
+        e = _f(A.expert_params(arch))
         f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
-        return cls(h, n_layers, mtp, dense_l, moe_l, k, _f(arch.n_experts),
-                   _f(A.expert_params(arch)), mats, f_eff)  # fmt: skip
+        return cls(
+            h=h, main_layers=_f(arch.n_layers), n_layers=n_layers, mtp=mtp, dense_l=dense_l,
+            moe_l=moe_l, k=k, n_exp=n_exp, e=e, mats=mats, f_eff=f_eff,
+            # forward FLOPs per token of the whole model (MTP blocks counted as layers of the
+            # last layer's type, as in simsim.physics.architecture)
+            attn_p=A.attention_linear_params(arch) * n_layers + mtp * 2.0 * h * h,
+            dense_p=A.dense_ffn_params(arch) * dense_l,
+            shared_p=ns * e * moe_l, routed_p=n_exp * e * moe_l, vocab=_f(arch.vocab_size),
+            core=A.attention_core_flops(arch, seq_len) * n_layers,
+            attn_inner=_attn_inner_width(arch), kv_width=_kv_width(arch),
+        )  # fmt: skip
+
+    def take(self, index: NDArray[np.intp]) -> Shape:
+        return Shape(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -224,10 +248,9 @@ class Compute:
 def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     """GEMMs on the roofline with a shape efficiency, fused attention, element-wise traffic from
     HBM, backward = 2x forward, recomputation; scaled to the slowest pipeline stage."""
-    arch = wl.arch
     tp, pp, cp, ep = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep))
     mb = _f(lay.micro_batch)
-    h, n_layers, mtp, dense_l, moe_l = sh.h, sh.n_layers, sh.mtp, sh.dense_l, sh.moe_l
+    h, n_layers, mtp, moe_l = sh.h, sh.n_layers, sh.mtp, sh.moe_l
     k, n_exp, e, mats = sh.k, sh.n_exp, sh.e, sh.mats
     wbytes = 1.0 if wl.precision == "fp8" else 2.0
     cf = _f(wl.capacity_factor)
@@ -236,11 +259,8 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     tg = tokens / tp  # tokens this GPU owns after sequence parallelism
     stage = 1.0 / pp  # share of the model's layers per stage (balanced stages)
 
-    # GEMM classes: forward FLOPs per token of the whole model (MTP blocks counted as layers of
-    # the last layer's type, as in simsim.physics.architecture), rows m, weight elements per GPU
-    attn_p = A.attention_linear_params(arch) * n_layers + mtp * 2.0 * h * h
-    dense_p = A.dense_ffn_params(arch) * dense_l
-    shared_p, routed_p = _f(arch.n_shared) * e * moe_l, n_exp * e * moe_l
+    # GEMM classes: forward FLOPs per token, rows m, weight elements per GPU
+    attn_p, dense_p, shared_p, routed_p = sh.attn_p, sh.dense_p, sh.shared_p, sh.routed_p
     # routed experts: rows per local expert; a token-dropping kernel pads each expert's batch to
     # its capacity (capacity_factor x the mean load; GShard §2.2, Switch §2.1)
     m_expert = np.maximum(cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
@@ -258,12 +278,11 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         for f, rows, w in lin
     )  # fmt: skip
     # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
-    head16 = 2.0 * h * _f(arch.vocab_size) * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
+    head16 = 2.0 * h * sh.vocab * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
     t_head = K.gemm_time(
         head16 * tg * stage, tokens, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half
     )
-    core = A.attention_core_flops(arch, wl.seq_len) * n_layers
-    t_core = K.attention_time(core * tg * stage, mc.peak16, mc.attention_efficiency)
+    t_core = K.attention_time(sh.core * tg * stage, mc.peak16, mc.attention_efficiency)
     # element-wise traffic per token-layer, forward, 16-bit elements: two norms (read + write h:
     # 4h), two residual adds (2 reads + 1 write: 6h), the FFN activation (SwiGLU reads the 2f
     # FC1 outputs and writes f: 1.5 x f_eff, f_eff = FC1 output width), the MoE permutation
@@ -275,7 +294,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         # quantising each linear input (read 2 B, write 1 B and a transposed 1 B copy for the
         # weight gradient; DeepSeek-V3 §3.3.2 fine-grained 1x128 tiles), ~per input element
         down_proj_in = f_eff / np.maximum(mats - 1.0, 1.0)
-        elem_bytes = elem_bytes + 4.0 * (2.0 * h + _attn_inner_width(arch) + down_proj_in)
+        elem_bytes = elem_bytes + 4.0 * (2.0 * h + sh.attn_inner + down_proj_in)
     t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
 
     t_fwd = t_lin + t_head + t_core + t_elem
@@ -284,7 +303,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[wl.recompute]
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     f_stage = _slowest_stage_factor(
-        _f(arch.n_layers), mtp, (t_fwd - t_head) / (n_layers * stage),
+        sh.main_layers, mtp, (t_fwd - t_head) / (n_layers * stage),
         t_head / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
     return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
@@ -309,7 +328,7 @@ def cp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout, t_core: Array) ->
     tp, cp = _f(lay.tp), _f(lay.cp)
     tokens = _f(lay.micro_batch) * _f(wl.seq_len) / cp
     bw_cp, lat_cp = _bw(tp * cp, mc)
-    kv = (cp - 1.0) * tokens * _kv_width(wl.arch) * 2.0 / tp
+    kv = (cp - 1.0) * tokens * sh.kv_width * 2.0 / tp
     stage = 1.0 / _f(lay.pp)
     raw = 3.0 * sh.n_layers * stage * np.where(cp > 1, kv / bw_cp + (cp - 1.0) * lat_cp, 0.0)
     return np.maximum(raw - 3.0 * t_core, 0.0)
@@ -390,7 +409,11 @@ def _act_bytes(wl: Workload, lay: Layout, sh: Shape) -> Array:
 
 
 def step_time(
-    wl: Workload, mc: Machine, lay: Layout, state_params: dict[str, Array]
+    wl: Workload,
+    mc: Machine,
+    lay: Layout,
+    state_params: dict[str, Array],
+    shape: Shape | None = None,
 ) -> dict[str, Array]:
     """Step time and its breakdown for every candidate layout [s].
 
@@ -401,13 +424,15 @@ def step_time(
     lay : the candidate layouts (arrays); every field of ``wl`` and ``mc`` broadcasts with them
     state_params : arrays ``ne`` and ``expert``: parameters per GPU (non-expert after TP, routed
         experts after EP) of the most loaded stage, from :func:`simsim.engine.stage_params`
+    shape : the model terms of ``wl`` per candidate (default: :meth:`Shape.of` its arch); a
+        batch search computes them once per scenario and spreads them over its candidates
 
     Returns
     -------
     dict of arrays: ``step`` and the terms that sum to it (``compute``, exposed ``tp``, ``cp``,
     ``ep``, ``pp``, ``dp``, ``bubble``, ``optimizer``).
     """
-    sh = Shape.of(wl.arch)
+    sh = Shape.of(wl.arch, wl.seq_len) if shape is None else shape
     pp, ep, m = _f(lay.pp), _f(lay.ep), _f(lay.m)
     c = compute_time(wl, sh, mc, lay)
     t_tp = tp_time(wl, sh, mc, lay)

@@ -13,6 +13,7 @@ accounting functions, so a million-point sweep over them is one numpy evaluation
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from . import accounting as acc
+from . import checks
 from ._paths import available_presets
-from .api import simulate
+from .api import simulate_many
 from .errors import ConfigError
-from .report import Progress
 from .scenario import compose_dict, resolve
 from .schema import Scenario, schema_keys, set_path
 
@@ -99,7 +100,7 @@ def _point(base: dict[str, Any], changes: Mapping[str, Any]) -> Scenario:
     """The scenario at one point of the grid, validated like any other (a bad value names its
     axis)."""
     data = copy.deepcopy(base)
-    for path, value in changes.items():
+    for path, value in sorted(changes.items(), key=lambda kv: kv[0] not in PRESET_AXES):
         if path in PRESET_AXES:
             data[path] = preset(path, value)
         else:
@@ -109,6 +110,58 @@ def _point(base: dict[str, Any], changes: Mapping[str, Any]) -> Scenario:
     except ConfigError as exc:
         where = ", ".join(f"sweep.axes.{k}={v!r}" for k, v in changes.items())
         raise ConfigError([f"at {where}: {p}" for p in exc.problems]) from None
+
+
+def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
+    """``obj`` with the dotted field ``parts`` set to ``value`` (frozen dataclasses, no copy of
+    the rest); None where a parent section is null (the caller then takes the slow path)."""
+    if not parts:
+        return value
+    child = getattr(obj, parts[0])
+    if len(parts) > 1 and child is None:
+        return None
+    new = _replace_path(child, parts[1:], value)
+    return None if new is None and len(parts) > 1 else dataclasses.replace(obj, **{parts[0]: new})
+
+
+def _scenarios(
+    base_sc: Scenario, base: dict[str, Any], structural: list[str], flat: dict[str, list[Any]],
+    combos: list[tuple[int, ...]],
+) -> list[Scenario]:  # fmt: skip
+    """The scenario of every structural combination. Each axis value is validated once at the
+    base (a bad value names its axis); each combination is built from the validated parts by
+    replacing fields of frozen dataclasses, then range-checked as a whole (relations between
+    axes: a model's heads and a given TP, a chip and the precision ...)."""
+    order = sorted(structural, key=lambda a: a not in PRESET_AXES)  # presets first
+    parts: dict[str, list[Any]] = {}
+    for a in order:
+        parts[a] = []
+        for v in flat[a]:
+            at_base = _point(base, {a: v})
+            group, *rest = a.split(".")
+            obj: Any = getattr(at_base, group)
+            for name in rest:
+                obj = getattr(obj, name)
+            parts[a].append(obj)
+    out = []
+    for combo in combos:
+        pick = dict(zip(structural, combo, strict=True))
+        sc: Any = base_sc
+        for a in order:
+            sc = _replace_path(sc, a.split("."), parts[a][pick[a]])
+            if sc is None:  # a field under a null section (e.g. model.moe of a dense model)
+                break
+        changes = {a: flat[a][pick[a]] for a in structural}
+        if sc is None:
+            out.append(_point(base, changes))
+            continue
+        try:
+            checks.validate(sc)
+        except ConfigError as exc:
+            where = ", ".join(f"sweep.axes.{k}={v!r}" for k, v in changes.items())
+            raise ConfigError([f"at {where}: {p}" for p in exc.problems]) from None
+        out.append(sc)
+    return out
 
 
 def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
@@ -159,11 +212,9 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
     keys = ("feasible", "fpt", "rate", "mfu", "n", "tdp", "purchase", "price", "mem", "model",
             "hardware", "cost_model")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
-    progress = Progress(len(combos), "simsim sweep: layout points")
-    for done, combo in enumerate(combos, start=1):
-        progress.update(done)
-        sc = _point(base, {a: flat[a][i] for a, i in zip(structural, combo, strict=True)})
-        r = simulate(sc)
+    scenarios = _scenarios(base_sc, base, structural, flat, combos)
+    results = simulate_many(scenarios, top_n=1)
+    for sc, r in zip(scenarios, results, strict=True):
         hw = sc.hardware
         per_combo["feasible"].append(r.feasible)
         per_combo["fpt"].append(r.flops_per_token)
@@ -179,7 +230,6 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         per_combo["model"].append(r.model)
         per_combo["hardware"].append(r.hardware)
         per_combo["cost_model"].append(sc.cluster.cost_model)
-    progress.close()
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:

@@ -1,0 +1,177 @@
+"""The typed scenario core: one frozen Scenario built once, checked once, batched below it."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import simsim
+from simsim import ConfigError
+from simsim.engine import choose_layout, choose_layouts
+from simsim.scenario import arch_from_model, compose_dict
+
+from .conftest import scenario
+
+
+def test_compose_returns_a_config_and_resolve_a_frozen_scenario():
+    cfg = simsim.compose(["model=llama3_8b", "cluster.n_gpus=64"])
+    assert cfg.cluster.n_gpus == 64  # a DictConfig users may edit before simulating
+    sc = simsim.resolve(cfg)
+    assert isinstance(sc, simsim.Scenario) and sc.cluster.n_gpus == 64
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sc.cluster.n_gpus = 8  # type: ignore[misc]
+    # the same scenario from a plain mapping, from a Scenario and from its dict
+    assert simsim.resolve(sc.to_dict()) == sc
+    assert simsim.simulate(sc) == simsim.simulate(cfg) == simsim.simulate(sc.to_dict())
+
+
+def test_replace_changes_dotted_fields_and_validates_types():
+    sc = scenario("model=llama3_8b")
+    bigger = sc.replace(**{"cluster.n_gpus": 4096, "model.n_layers": 40})
+    assert (bigger.cluster.n_gpus, bigger.model.n_layers) == (4096, 40)
+    assert sc.cluster.n_gpus != 4096  # the original is untouched
+    with pytest.raises(ConfigError, match=r"cluster.n_gpus: must be an integer, got 'many'"):
+        sc.replace(**{"cluster.n_gpus": "many"})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.tokens=inf", "training.tokens: must be a finite number, got inf"),
+        ("training.tokens=nan", "training.tokens: must be a finite number, got nan"),
+        ("cluster.n_gpus=4096.7", "cluster.n_gpus: must be an integer, got 4096.7"),
+        ("cluster.n_gpus=true", "cluster.n_gpus: must be an integer, got True"),
+        ("model.tie_embeddings=3", "model.tie_embeddings: must be true or false, got 3"),
+        (
+            "efficiency.attention_efficiency=0",
+            "efficiency.attention_efficiency=0.0 must be in (0, 1]",
+        ),
+        ("efficiency.gemm_m_half=-200", "efficiency.gemm_m_half=-200.0 must be >= 0"),
+        ("hardware.mamf_fraction.fp8=5.0", "hardware.mamf_fraction.fp8=5.0 must be in (0, 1]"),
+        ("hardware.mamf_fraction.fp9=0.5", "hardware.mamf_fraction.fp9: unknown key 'fp9'"),
+        (
+            "hardware.collective_efficiency=0",
+            "hardware.collective_efficiency=0.0 must be in (0, 1]",
+        ),
+        ("hardware.dualpipe_comm_sm_fraction=1", "dualpipe_comm_sm_fraction=1.0 must be in [0, 1)"),
+        ("hardware.hbm_gb=80", "hardware.hbm_gb: unknown key 'hbm_gb' in hardware; allowed:"),
+        ("parallel.dp=7", "parallel.dp=7 must divide cluster.n_gpus=2048"),
+        ("cluster.n_gpus=1,2", "is a multirun"),
+    ],
+)
+def test_bad_values_are_named_errors(override: str, message: str):
+    with pytest.raises(ConfigError) as exc:
+        simsim.compose([override])
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("bad", ["model=llama3_8b", None, 42])
+def test_wrong_argument_types_say_what_to_pass(bad):
+    with pytest.raises(ConfigError, match="expected"):
+        simsim.simulate(bad)
+    if bad is not None:
+        with pytest.raises(ConfigError, match="overrides: expected a list"):
+            simsim.compose(bad)
+
+
+def test_compose_is_cached_but_returns_independent_configs():
+    a = simsim.compose(["model=llama3_8b"])
+    a.cluster.n_gpus = 8
+    b = simsim.compose(["model=llama3_8b"])
+    assert b.cluster.n_gpus == 2048  # editing one composed config never leaks into the next
+
+
+def test_chip_without_measured_mamf_says_so():
+    r = simsim.simulate(scenario("model=llama3_8b", "hardware=ascend_910b", "cluster.n_gpus=64"))
+    assert any(
+        "hardware.mamf_fraction.bf16: not measured for ascend_910b" in a for a in r.assumptions
+    )
+    assert simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=64")).assumptions == []
+
+
+def test_batched_search_equals_one_search_per_scenario():
+    # one vectorised pass per group of scenarios (different chips, GPU counts, models) must
+    # choose exactly what a search per scenario chooses: layout, memory, breakdown, runners-up
+    scs = [
+        scenario(f"model={m}", f"hardware={hw}", f"cluster.n_gpus={n}",
+                 "training.global_batch_tokens=8388608")
+        for m, hw, n in itertools.product(
+            ["llama3_8b", "mixtral_8x7b", "deepseek_v2_lite"], ["h100_sxm", "h20", "mi300x"],
+            [64, 96, 1024],
+        )
+    ]  # fmt: skip
+    archs = [arch_from_model(s.model) for s in scs]
+    batched = choose_layouts(scs, archs)
+    assert batched == [choose_layout(s, a) for s, a in zip(scs, archs, strict=True)]
+    assert sum(c.feasible for c in batched) >= len(scs) - 3
+
+
+def test_sweep_over_chips_by_preset_name_matches_single_runs():
+    base = scenario("model=llama3_8b", "cluster.n_gpus=64", "training.global_batch_tokens=4194304")
+    df = simsim.sweep(base, {"hardware": ["h100_sxm", "h800_sxm", "h20"],
+                             "cluster.n_gpus": np.array([64, 128])})  # fmt: skip
+    assert list(df["hardware"]) == ["h100_sxm"] * 2 + ["h800_sxm"] * 2 + ["h20"] * 2
+    for row in df.itertuples():
+        one = simsim.simulate(
+            dataclasses.replace(
+                base,
+                hardware=scenario(f"hardware={row.hardware}").hardware,
+                cluster=dataclasses.replace(base.cluster, n_gpus=int(row._2)),
+            )
+        )
+        assert row.gpu_hours == pytest.approx(one.gpu_hours, rel=1e-12)
+    assert set(df["cost_basis"]) == {"rental", "owned"}  # H20 has no rental price: said per row
+
+
+@pytest.mark.parametrize(
+    ("axes", "message"),
+    [
+        ({"hardware.name": ["h100_sxm", "h800_sxm"]}, "a name labels numbers it does not change"),
+        ({"hardware": ["h100_sxm", "h900"]}, "'h900' is not a hardware preset"),
+        ({"cluster.goodput": [0.9, 1.5]}, "cluster.goodput=1.5 must be in (0, 1]"),
+        ({"cluster.pue": [0.5]}, "cluster.pue=0.5 must be >= 1"),
+        ({"training.tokens": [1e12, math.nan]}, "training.tokens: nan is not a finite number"),
+        ({"cluster.n_gpu": [8]}, "unknown field 'n_gpu' in cluster"),
+        ({"cluster.n_gpus": []}, "empty list of values"),
+    ],
+)
+def test_bad_sweep_axes_are_named_errors(axes, message):
+    with pytest.raises(ConfigError) as exc:
+        simsim.sweep(scenario("model=llama3_8b"), axes)
+    assert message in str(exc.value)
+
+
+def test_capacity_factor_pads_expert_work():
+    # token-dropping kernels pad every expert's batch to capacity: more time, same model FLOPs
+    common = ("model=mixtral_8x7b", "hardware=h100_sxm", "cluster.n_gpus=64",
+              "training.global_batch_tokens=4194304", "parallel.tp=1", "parallel.pp=1",
+              "parallel.ep=8", "parallel.zero_stage=1", "parallel.micro_batch=1")  # fmt: skip
+    dropless = simsim.simulate(scenario(*common))
+    padded = simsim.simulate(scenario(*common, "model.moe.capacity_factor=1.5"))
+    assert padded.flops_per_token == dropless.flops_per_token
+    assert padded.step_breakdown_s["compute"] > dropless.step_breakdown_s["compute"]
+    assert padded.step_breakdown_s["ep"] > dropless.step_breakdown_s["ep"]
+
+
+def test_importing_simsim_leaves_the_matplotlib_backend_alone():
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import simsim, simsim.plots, simsim.cli; "
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"
+
+
+def test_compose_dict_needs_no_hydra_after_the_first_selection():
+    compose_dict(["model=llama3_70b"])
+    from simsim import scenario as S
+
+    hits = S._compose_presets.cache_info().hits
+    compose_dict(["model=llama3_70b", "cluster.n_gpus=16", "training.seq_len=8192"])
+    assert S._compose_presets.cache_info().hits == hits + 1
