@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from numpy.typing import ArrayLike
 from omegaconf import DictConfig
 
@@ -14,7 +14,7 @@ from .engine import LayoutChoice, choose_layouts
 from .physics import architecture as A
 from .result import Result
 from .scenario import arch_from_model, resolve
-from .schema import Scenario
+from .schema import ModelConfig, Scenario
 
 
 def _mfu(sc: Scenario) -> float:
@@ -99,18 +99,34 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
     """Simulate validated scenarios (from :func:`simsim.resolve`) with one vectorised layout
     search per group of scenarios that share their discrete choices
     (:func:`simsim.engine.choose_layouts`); ``top_n - 1`` runners-up are kept per scenario."""
-    archs = [arch_from_model(sc.model) for sc in scenarios]
+    archs = [_arch(sc.model) for sc in scenarios]
     choices = choose_layouts(scenarios, archs, top_n)
     return [_result(sc, a, c) for sc, a, c in zip(scenarios, archs, choices, strict=True)]
 
 
+@lru_cache(maxsize=4096)
+def _arch(model: ModelConfig) -> A.Arch:
+    return arch_from_model(model)
+
+
+@lru_cache(maxsize=4096)
+def _model_numbers(
+    model: ModelConfig, seq_len: int, recompute: str
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Parameter counts, model FLOPs per token by component (and ``total``) and the FLOPs
+    recomputation adds, of a model at a sequence length (cached: a sweep asks for the same
+    model many times)."""
+    arch = _arch(model)
+    params = {k: float(v) for k, v in A.param_counts(arch).items()}
+    fpt = {k: float(v) for k, v in A.train_flops_per_token(arch, seq_len).items()}
+    return params, fpt, float(A.recompute_flops_per_token(arch, seq_len, recompute))
+
+
 def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
     model, hw, tr, cl = sc.model, sc.hardware, sc.training, sc.cluster
-    params = A.param_counts(arch)
-    fpt = A.train_flops_per_token(arch, tr.seq_len)
-    recompute = float(A.recompute_flops_per_token(arch, tr.seq_len, tr.recompute))
-    hw_fpt = float(fpt["total"]) + recompute
-    flops_per_token = float(fpt["total"])
+    params, fpt, recompute = _model_numbers(model, tr.seq_len, tr.recompute)
+    hw_fpt = fpt["total"] + recompute
+    flops_per_token = fpt["total"]
     train_flops = flops_per_token * tr.tokens
     peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
     bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
@@ -160,7 +176,7 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
             cost_basis=basis,
             co2_tonnes=float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
         )
-    components = {k: float(np.asarray(v)) / 1e9 for k, v in fpt.items() if k != "total"}
+    components = {k: v / 1e9 for k, v in fpt.items() if k != "total"}
     return Result(
         model=model.name,
         hardware=hw.name,
@@ -170,9 +186,9 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
         seq_len=tr.seq_len,
         efficiency_mode=sc.efficiency.mode,
         software=sc.software.name,
-        total_params=float(params["total"]),
-        active_params=float(params["active"]),
-        total_params_with_mtp=float(params["total_with_mtp"]),
+        total_params=params["total"],
+        active_params=params["active"],
+        total_params_with_mtp=params["total_with_mtp"],
         flops_per_token=flops_per_token,
         hardware_flops_per_token=hw_fpt,
         train_flops=train_flops,

@@ -10,6 +10,8 @@ layer trusts its inputs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from ._paths import available_presets
@@ -31,18 +33,21 @@ from .schema import (
 _ZERO_LIST = ", ".join(map(str, ZERO_STAGES))
 
 
+@cache
+def _getter(path: str) -> Callable[[Any], Any]:
+    return attrgetter(path)
+
+
 class _Checker:
     def __init__(self, root: Any):
         self.root = root
         self.problems: list[str] = []
 
     def get(self, path: str) -> Any:
-        node: Any = self.root
-        for part in path.split("."):
-            node = getattr(node, part, None)
-            if node is None:
-                return None
-        return node
+        try:
+            return _getter(path)(self.root)
+        except AttributeError:  # a field under a null section (model.moe of a dense model)
+            return None
 
     def fail(self, path: str, value: Any, allowed: str) -> None:
         self.problems.append(f"{path}={value!r} {allowed}")
@@ -292,15 +297,27 @@ def _check_efficiency(c: _Checker) -> None:
             )
 
 
-def validate(sc: Scenario) -> None:
-    """Raise :class:`ConfigError` listing every problem in the typed scenario ``sc``."""
+#: Each check and the groups it reads (a change to one group needs only the checks reading it).
+_CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
+    (_check_model, frozenset({"model"})),
+    (_check_hardware, frozenset({"hardware", "training"})),
+    (_check_training_cluster, frozenset({"training", "cluster", "hardware"})),
+    (_check_efficiency, frozenset({"efficiency", "training", "hardware"})),
+    (_check_software, frozenset({"software", "parallel"})),
+    (_check_parallel, frozenset({"parallel", "model", "training", "cluster"})),
+)
+
+
+def validate(sc: Scenario, changed: Iterable[str] | None = None) -> None:
+    """Raise :class:`ConfigError` listing every problem in the typed scenario ``sc``.
+
+    ``changed``: the dotted fields that differ from a scenario already validated (a sweep
+    point); only the checks that read their groups run."""
+    groups = None if changed is None else {p.split(".")[0] for p in changed}
     c = _Checker(sc)
-    _check_model(c)
-    _check_hardware(c)
-    _check_training_cluster(c)
-    _check_efficiency(c)
-    _check_software(c)
-    _check_parallel(c)
+    for check, reads in _CHECKS:
+        if groups is None or reads & groups:
+            check(c)
     if c.problems:
         raise ConfigError(c.problems)
 

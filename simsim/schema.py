@@ -430,6 +430,28 @@ def build(data: Mapping[str, Any]) -> tuple[Scenario, AppConfig]:
     return sc, app
 
 
+def convert(path: str, value: Any) -> Any:
+    """``value`` as the type of the scenario field at the dotted ``path`` (``cluster.n_gpus``),
+    or a :class:`ConfigError` naming the field. A section (``hardware``) is built whole."""
+    node: Any = _Root
+    *parents, leaf = path.split(".")
+    for part in parents:
+        hint = _hints(node).get(part) if isinstance(node, type) else None
+        node = next(
+            (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
+        )
+        if node is None:
+            raise ConfigError(f"{path}: unknown field")
+    hints = _hints(node)
+    if leaf not in hints:
+        raise ConfigError(f"{path}: unknown field {leaf!r}")
+    b = _Builder()
+    out = b.value(hints[leaf], value, path)
+    if b.problems:
+        raise ConfigError(b.problems)
+    return out
+
+
 def build_scenario(data: Mapping[str, Any]) -> Scenario:
     """:func:`build` of a mapping that may or may not carry application groups."""
     return build(data)[0]

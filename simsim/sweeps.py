@@ -27,7 +27,7 @@ from ._paths import available_presets
 from .api import simulate_many
 from .errors import ConfigError
 from .scenario import compose_dict, resolve
-from .schema import Scenario, schema_keys, set_path
+from .schema import Scenario, convert, schema_keys, set_path
 
 #: Axes applied vectorized after the structural simulations (everything else is structural).
 CHEAP_AXES = (
@@ -124,6 +124,30 @@ def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
     return None if new is None and len(parts) > 1 else dataclasses.replace(obj, **{parts[0]: new})
 
 
+def _validated_part(base_sc: Scenario, base: dict[str, Any], axis: str, value: Any) -> Any:
+    """The typed value of one axis value (a preset's section, or a field), checked in the base
+    scenario; an error names the axis and the value."""
+    if axis in PRESET_AXES:
+        return getattr(_point(base, {axis: value}), axis)
+    try:
+        typed = convert(axis, value)
+    except ConfigError as exc:
+        raise ConfigError([f"sweep.axes.{p}" for p in exc.problems]) from None
+    sc = _replace_path(base_sc, axis.split("."), typed)
+    if sc is None:  # under a null section: the slow path builds it
+        at_base = _point(base, {axis: value})
+        group, *rest = axis.split(".")
+        obj: Any = getattr(at_base, group)
+        for name in rest:
+            obj = getattr(obj, name)
+        return obj
+    try:
+        checks.validate(sc, changed=[axis])
+    except ConfigError as exc:
+        raise ConfigError([f"at sweep.axes.{axis}={value!r}: {p}" for p in exc.problems]) from None
+    return typed
+
+
 def _scenarios(
     base_sc: Scenario, base: dict[str, Any], structural: list[str], flat: dict[str, list[Any]],
     combos: list[tuple[int, ...]],
@@ -135,14 +159,9 @@ def _scenarios(
     order = sorted(structural, key=lambda a: a not in PRESET_AXES)  # presets first
     parts: dict[str, list[Any]] = {}
     for a in order:
-        parts[a] = []
-        for v in flat[a]:
-            at_base = _point(base, {a: v})
-            group, *rest = a.split(".")
-            obj: Any = getattr(at_base, group)
-            for name in rest:
-                obj = getattr(obj, name)
-            parts[a].append(obj)
+        parts[a] = [_validated_part(base_sc, base, a, v) for v in flat[a]]
+    # with one axis every point is one of its values, validated above
+    check_points = len(structural) > 1
     out = []
     for combo in combos:
         pick = dict(zip(structural, combo, strict=True))
@@ -155,8 +174,11 @@ def _scenarios(
         if sc is None:
             out.append(_point(base, changes))
             continue
+        if not check_points:
+            out.append(sc)
+            continue
         try:
-            checks.validate(sc)
+            checks.validate(sc, changed=structural)
         except ConfigError as exc:
             where = ", ".join(f"sweep.axes.{k}={v!r}" for k, v in changes.items())
             raise ConfigError([f"at {where}: {p}" for p in exc.problems]) from None
