@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .performance import Layout, Shape, Workload, machine, stack_machines, step_time
+from .performance import Layout, Shape, Workload, machine, spread, stack_machines, step_time
 from .physics import architecture as A
 from .physics import memory as M
 from .physics.pipeline import SCHEDULE_CODES, in_flight_microbatches
@@ -345,7 +345,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
 
     # per-scenario inputs, gathered per candidate (kept scalar for a single scenario)
     def per(values: list[Any]) -> Any:
-        return values[0] if n_sc == 1 else np.asarray(values)[s_idx]
+        return values[0] if n_sc == 1 else spread(values, s_idx)
 
     n = per([s.cluster.n_gpus for s in scs])
     seq_s: Any = scs[0].training.seq_len if n_sc == 1 else _f([s.training.seq_len for s in scs])
@@ -356,10 +356,10 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     # the model's terms, once per scenario, then spread over its candidates
     stacked: dict[str, Any] = {f: _f([getattr(a, f) for a in archs]) for f in _ARCH_ARRAYS}
     arch_s = archs[0] if n_sc == 1 else replace(archs[0], **stacked)
-    spread = (lambda x: x) if n_sc == 1 else (lambda x: _take(x, s_idx))
-    terms = {k: spread(val) for k, val in stage_terms(arch_s).items()}
-    act = spread(activation_bytes(arch_s, tr0.precision, tr0.recompute))
-    layers = spread(_f(arch_s.n_layers) + _f(arch_s.mtp_depth))
+    each = (lambda x: x) if n_sc == 1 else (lambda x: spread(x, s_idx))
+    terms = {k: each(val) for k, val in stage_terms(arch_s).items()}
+    act = each(activation_bytes(arch_s, tr0.precision, tr0.recompute))
+    layers = each(_f(arch_s.n_layers) + _f(arch_s.mtp_depth))
 
     mp = tp * pp * cp
     divides = n % mp == 0
@@ -414,14 +414,19 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         shape = Shape.of(arch_s, seq_s)
         breakdown = step_time(wl, mc, lay, sp, shape if n_sc == 1 else shape.take(fidx))
         rate = lay.m * lay.dp * lay.micro_batch / breakdown["step"]
-        order = idx[np.lexsort((mem["total"][idx], -rate, s_idx[idx]))]
-    else:
-        order = idx[np.lexsort((mem["total"][idx], zs[idx], mp[idx], s_idx[idx]))]
+        keys = [-rate, mem["total"][idx]]  # highest throughput, then least memory
+    else:  # least model parallelism, then lowest ZeRO stage, then least memory
+        keys = [mp[idx].astype(float), zs[idx].astype(float), mem["total"][idx]]
     pos = np.empty(len(fits), dtype=np.int64)
     pos[idx] = np.arange(len(idx))
     # each scenario's feasible candidates, best first: order[start[s]:start[s] + count[s]]
     count = passing[-1]
     start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    # idx is sorted by scenario (np.nonzero runs row by row), so each scenario's feasible
+    # candidates are the slice idx[start[s] : start[s] + count[s]]
+    best_of = _first_best(start, count, keys)
+    # the runners-up: the whole ranking, only when they are asked for
+    order = idx[np.lexsort((*keys[::-1], s_idx[idx]))] if top_n > 1 else idx
     names = {v_: k for k, v_ in SCHEDULE_CODES.items()}
 
     def describe(j: int) -> dict[str, Any]:
@@ -455,7 +460,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             )  # fmt: skip
             continue
         ranked = order[start[s] : start[s] + count[s]]
-        best = int(ranked[0])
+        best = int(idx[best_of[s]])
         layout = describe(best)
         layout.pop("memory_gb")
         layout["given"] = given
@@ -469,6 +474,29 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
                          alternatives)
         )  # fmt: skip
     return choices
+
+
+def _first_best(
+    start: NDArray[np.int64], count: NDArray[np.int64], keys: list[NDArray[np.float64]]
+) -> NDArray[np.int64]:
+    """Per group (the slices ``start[s] : start[s] + count[s]`` of the key arrays), the position
+    of the element that is smallest in ``keys[0]``, ties broken by ``keys[1]`` and so on, then
+    by position: a stable lexicographic argmin in O(n), without sorting. Groups with no element
+    get -1."""
+    out = np.full(len(count), -1, dtype=np.int64)
+    has = count > 0
+    if not has.any():
+        return out
+    starts, counts = start[has], count[has]
+    tied = np.ones(len(keys[0]), dtype=bool)
+    for key in keys:
+        k = np.where(tied, key, np.inf)
+        tied &= k == np.repeat(np.minimum.reduceat(k, starts), counts)
+    group = np.repeat(np.arange(len(starts)), counts)
+    pos = np.flatnonzero(tied)
+    _, first = np.unique(group[pos], return_index=True)
+    out[has] = pos[first]
+    return out
 
 
 def _infeasible(

@@ -74,8 +74,9 @@ class Machine:
     comm_sm_fraction: ArrayLike
 
     def take(self, index: NDArray[np.intp]) -> Machine:
-        """The machine of each candidate, from per-scenario arrays (scalars stay scalars)."""
-        return Machine(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+        """The machine of each candidate, from per-scenario arrays (shared values stay
+        scalars)."""
+        return Machine(**{f.name: spread(getattr(self, f.name), index) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,15 @@ class Workload:
 
 def _take(x: Any, index: NDArray[np.intp]) -> Any:
     a = np.asarray(x)
+    return a[index] if a.ndim else x
+
+
+def spread(x: Any, index: NDArray[np.intp]) -> Any:
+    """Per-scenario values ``x`` spread over candidates (``x[index]``); one value shared by
+    every scenario stays a scalar, so that the arithmetic on it is a broadcast."""
+    a = np.asarray(x)
+    if a.ndim and a.size and bool((a == a.flat[0]).all()):
+        return a.flat[0]
     return a[index] if a.ndim else x
 
 
@@ -227,7 +237,7 @@ class Shape:
         )  # fmt: skip
 
     def take(self, index: NDArray[np.intp]) -> Shape:
-        return Shape(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+        return Shape(**{f.name: spread(getattr(self, f.name), index) for f in fields(self)})
 
 
 @dataclass(frozen=True)

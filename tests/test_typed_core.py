@@ -175,3 +175,18 @@ def test_compose_dict_needs_no_hydra_after_the_first_selection():
     hits = S._compose_presets.cache_info().hits
     compose_dict(["model=llama3_70b", "cluster.n_gpus=16", "training.seq_len=8192"])
     assert S._compose_presets.cache_info().hits == hits + 1
+
+
+def test_best_layout_does_not_depend_on_how_many_runners_up_are_kept():
+    # the best layout comes from a linear-time grouped argmin; the runners-up from a full sort
+    scs = [
+        scenario(f"model={m}", f"cluster.n_gpus={n}", f"efficiency.mode={mode}")
+        for m, n, mode in itertools.product(
+            ["llama3_8b", "mixtral_8x7b"], [64, 96], ["fixed", "derived"]
+        )
+    ]
+    archs = [arch_from_model(s.model) for s in scs]
+    many, one = choose_layouts(scs, archs, top_n=5), choose_layouts(scs, archs, top_n=1)
+    for a, b in zip(many, one, strict=True):
+        assert a.layout == b.layout and a.step_breakdown_s == b.step_breakdown_s
+        assert b.alternatives == [] and len(a.alternatives) == 4
