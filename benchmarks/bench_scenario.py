@@ -75,21 +75,29 @@ def main() -> None:
     t = best_of(lambda: simsim.simulate(searched), repeat=10)
     print(f"simulate, DeepSeek-V3 full search 2048: {t * 1e3:6.2f} ms  (target <= 10 ms)")
 
-    base = simsim.resolve(compose_dict(["model=llama3_70b", "hardware=h100_sxm"]))
-    axes = {"hardware": ["h100_sxm", "h800_sxm", "h20", "a800_80gb", "ascend_910b"],
-            "cluster.n_gpus": [256, 512, 1024, 2048, 4096, 8192]}  # fmt: skip
-    simsim.sweep(base, axes)
+    # issue 13's structural sweep: 10 chips x 100 GPU counts x 4 models, layout searched per point
+    base = simsim.resolve(
+        compose_dict(["model=llama3_70b", "hardware=h100_sxm",
+                      "training.global_batch_tokens=16777216"])
+    )  # fmt: skip
+    chips = ["h100_sxm", "h800_sxm", "h20", "h200", "b200", "a100_80gb", "a800_80gb",
+             "ascend_910b", "ascend_910c", "mi300x"]  # fmt: skip
+    models = ["llama3_8b", "llama3_70b", "llama3_405b", "mixtral_8x7b"]
+    axes = {"model": models, "hardware": chips, "cluster.n_gpus": [64 * i for i in range(1, 101)]}
+    simsim.sweep(base, {"model": models, "hardware": chips, "cluster.n_gpus": [64]})  # warm-up
     t0 = time.perf_counter()
     n = len(simsim.sweep(base, axes))
     dt = time.perf_counter() - t0
     print(f"structural sweep, derived (searched):   {n / dt:6.0f} scenarios/s "
-          f"({n} points; target >= 2,000)")  # fmt: skip
+          f"({n:,} points: 10 chips x 100 GPU counts x 4 models; target >= 2,000)")  # fmt: skip
     fixed_mode = fixed.replace(**{"efficiency.mode": "fixed"})
+    grid = {"cluster.n_gpus": list(range(32, 32 * 2001, 32))}
+    simsim.sweep(fixed_mode, {"cluster.n_gpus": [32]})
     t0 = time.perf_counter()
-    n = len(simsim.sweep(fixed_mode, {"cluster.n_gpus": list(range(32, 32 * 201, 32))}))
+    n = len(simsim.sweep(fixed_mode, grid))
     dt = time.perf_counter() - t0
     print(f"structural sweep, fixed layout:         {n / dt:6.0f} scenarios/s "
-          f"({n} points; target >= 10,000)")  # fmt: skip
+          f"({n:,} GPU counts; target >= 10,000)")  # fmt: skip
     t0 = time.perf_counter()
     simsim.validate()
     print(
