@@ -7,6 +7,7 @@ and ``flops_breakdown.{png,svg}`` into its output directory (Hydra's run or swee
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from datetime import datetime
@@ -20,7 +21,7 @@ from omegaconf import DictConfig
 from ._paths import available_presets, config_dir
 from .api import simulate
 from .errors import ConfigError
-from .output import atomic_write, atomic_write_text, write_csv, write_result
+from .output import atomic_write, atomic_write_text, staged_output, write_csv, write_result
 from .plots import plot_costs, plot_result
 from .report import summary_table
 from .scenario import compose_dict, resolve_all
@@ -29,36 +30,47 @@ from .schema import AppConfig, Scenario, schema_keys
 
 def run(cfg: DictConfig | dict[str, Any], run_dir: Path | None = None) -> int:
     """Simulate ``cfg``, print the table, write the files. Returns the process exit code: 0, 2
-    for bad input (one line per problem on stderr), 3 for an infeasible scenario.
+    for bad input (one line per problem on stderr, nothing written), 3 for an infeasible
+    scenario.
 
-    The output goes to ``output.dir``, else ``run_dir``, else Hydra's run directory.
+    The output goes to ``output.dir``, else ``run_dir``, else Hydra's run directory; it is
+    published whole or not at all (:func:`simsim.output.staged_output`).
     """
     try:
         scenario, app = resolve_all(cfg)
-        out = app.output
-        if out.dir:
-            out_dir = Path(out.dir)
-        elif run_dir is not None:
-            out_dir = run_dir
-        else:
-            out_dir = Path(HydraConfig.get().runtime.output_dir)
-        if app.report.name:
-            return _report(app, out_dir)
-        if app.sweep.axes:
-            return _sweep(scenario, app, out_dir)
-        result = simulate(scenario)
     except ConfigError as exc:
         _print_problems(exc)
         return 2
-    paths = write_result(result, scenario, app, out_dir)
-    table = summary_table(result)
-    atomic_write_text(out_dir / "summary.txt", table + "\n")
-    if out.plot:
-        plot_result(result, out_dir / "flops_breakdown")
-        plot_costs(result, scenario, out_dir / "cost_breakdown")
+    out = app.output
+    if out.dir:
+        out_dir, where = Path(out.dir), "output.dir"
+    elif run_dir is not None:
+        out_dir, where = run_dir, "hydra.run.dir"
+    else:
+        out_dir, where = Path(HydraConfig.get().runtime.output_dir), "hydra.run.dir"
+    try:
+        with staged_output(out_dir) as stage:
+            if app.report.name:
+                return _report(app, stage, out_dir)
+            if app.sweep.axes:
+                return _sweep(scenario, app, stage, out_dir)
+            result = simulate(scenario)
+            write_result(result, scenario, app, stage)
+            table = summary_table(result)
+            atomic_write_text(stage / "summary.txt", table + "\n")
+            if out.plot:
+                plot_result(result, stage / "flops_breakdown")
+                plot_costs(result, scenario, stage / "cost_breakdown")
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 2
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"simsim: {where}={out_dir}: cannot write there ({reason})", file=sys.stderr)
+        return 2
     if out.print_table:
         print(table)
-        print(f"written: {paths['json'].parent}")
+        print(f"written: {out_dir}")
     return 0 if result.feasible else 3
 
 
@@ -83,21 +95,21 @@ def _print_problems(exc: ConfigError) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
-def _sweep(scenario: Scenario, app: AppConfig, out_dir: Path) -> int:
+def _sweep(scenario: Scenario, app: AppConfig, stage: Path, out_dir: Path) -> int:
     """``sweep.axes.*`` given: evaluate the grid, write ``sweep.csv``."""
     from .sweeps import sweep  # on use: pandas costs ~0.5 s of every run's start-up
 
     t0 = time.perf_counter()
     df = sweep(scenario, app.sweep.axes)
     dt = time.perf_counter() - t0
-    write_csv(df, out_dir / "sweep.csv")
-    atomic_write(out_dir / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
+    write_csv(df, stage / "sweep.csv")
+    atomic_write(stage / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
     print(df.head(20).to_string(index=False))
     print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'} and sweep.parquet")
     return 0
 
 
-def _report(app: AppConfig, out_dir: Path) -> int:
+def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
     """Run a report preset (``export_controls``, ``dense_vs_moe``); write its table and plot."""
     # on use: pandas costs ~0.5 s of every run's start-up
     from .export_report import format_headline, headline, write_headline
@@ -107,13 +119,13 @@ def _report(app: AppConfig, out_dir: Path) -> int:
     if rep.name == "export_controls":
         df = headline(list(rep.models), list(rep.hardware), rep.reference or "h100_sxm")
         print(format_headline(df))
-        paths = write_headline(df, out_dir)
+        paths = write_headline(df, stage)
     else:
         overrides = [f"model={m}" for m in rep.models[:1]] or ["experiment=deepseek_v3"]
         df = dense_vs_moe(overrides, list(rep.hardware))
         print(format_dense_vs_moe(df))
-        paths = write_dense_vs_moe(df, out_dir)
-    print(f"written: {', '.join(map(str, paths))}")
+        paths = write_dense_vs_moe(df, stage)
+    print(f"written: {', '.join(str(out_dir / p.name) for p in paths)}")
     return 0
 
 
@@ -186,8 +198,23 @@ def _help() -> str:
     return HELP.format(presets=presets, keys=keys)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: staging folders are removed, nothing is published."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: Ctrl-C and SIGTERM end the run without a traceback and
+    without partial output."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main()
+    except KeyboardInterrupt:
+        print("simsim: interrupted; nothing was written", file=sys.stderr)
+        sys.exit(130)
+
+
+def _main() -> None:
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(_help())
         sys.exit(0)

@@ -1,15 +1,24 @@
 """Writing results: ``result.json`` (resolved config + version + every field), ``result.csv``
 (one row) and the plot, each written atomically (temporary file in the same folder, then
-``os.replace``), so a crash never leaves a half-written file behind."""
+``os.replace``), so a crash never leaves a half-written file behind.
+
+A run's files are first written into a staging folder inside the output directory and then
+published together (:func:`staged_output`): under a lock, the files an earlier run left that this
+run does not write are removed and the new ones moved in, so the directory holds one run's
+complete set; two runs into one directory publish one after the other, never mixed; a run that
+fails or is interrupted publishes nothing and removes its staging folder."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +78,44 @@ def write_result(
     writer.writerow(row)
     atomic_write_text(csv_path, buf.getvalue())
     return {"json": json_path, "csv": csv_path}
+
+
+#: Every file a run, a sweep or a report of the CLI writes into its output directory: a file of
+#: these names that the new run does not write is an earlier run's and is removed on publishing.
+OUTPUT_FILES = frozenset(
+    {
+        "result.json", "result.csv", "summary.txt", "sweep.csv", "sweep.parquet",
+        *(f"{stem}.{ext}" for stem in ("flops_breakdown", "cost_breakdown", "export_controls",
+                                       "moe_multiplier") for ext in ("png", "svg")),
+        "export_controls.csv", "dense_vs_moe.csv",
+    }
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def staged_output(out_dir: Path) -> Iterator[Path]:
+    """A staging folder for one run's files, published into ``out_dir`` on success.
+
+    Raises OSError when ``out_dir`` cannot be created or written (the caller names the field).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".simsim-staging-", dir=out_dir))
+    try:
+        yield staging
+        _publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    lock_path = out_dir / ".simsim.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            new = {p.name for p in staging.iterdir()}
+            for name in OUTPUT_FILES - new:
+                (out_dir / name).unlink(missing_ok=True)
+            for name in sorted(new):
+                os.replace(staging / name, out_dir / name)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -175,12 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="output folder (default results/validation, or results/validation_fixed)",
+        help="output folder (default results/validation, or results/validation_fixed; with a "
+        "filter, nothing is written unless --out is given)",
     )
     ap.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite its validation section"
     )
     args = ap.parse_args(argv)
+    filtered = bool(args.metric or args.run or args.hardware)
+    if filtered and args.update_readme:
+        print(
+            "simsim-validate: --update-readme needs the whole reference set; drop --metric, "
+            "--run and --hardware",
+            file=sys.stderr,
+        )
+        return 2
     try:
         df = validate(metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode)
     except ValueError as exc:
@@ -204,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rest))
     print("\nSummary (headline rows):\n")
     print(format_summary(summary))
+    if filtered and args.out is None:
+        # a filtered table never replaces the curated one (results/validation/)
+        print("\nnot written (a filtered table; give --out DIR to keep it)")
+        return 0
     paths = write_outputs(df, summary, out)
     print(f"\nwritten: {', '.join(str(p) for p in paths)}")
     if args.update_readme:
