@@ -1,97 +1,277 @@
 """Read a model architecture from a Hugging Face ``config.json``.
 
-Supported formats: Llama / Mistral / Qwen2 (``LlamaForCausalLM``-style keys), Mixtral
-(``num_local_experts``), DeepSeekMoE (``model_type: deepseek``) and DeepSeek-V2/V3 (MLA and
-DeepSeekMoE keys). Key names are the ones in those models' ``configuration_*.py`` files in
-Hugging Face transformers.
+Every supported ``model_type`` is listed in :data:`READERS`, with the key names of its
+``configuration_*.py`` in Hugging Face transformers. A file of another type, a field that is
+missing or not a whole number, or a Mixture-of-Experts key that the type's reader would ignore
+is an error naming the key: the reader never falls back to a silent dense read.
+
+Families and what is read:
+
+* dense decoders (``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``phi3``, ``granite``, ``olmo2``,
+  ``gemma``, ``gemma2``, ``gemma3_text``; ``gemma3`` reads its ``text_config``): the usual
+  ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``,
+  ``head_dim``, ``intermediate_size``, ``vocab_size``, ``tie_word_embeddings``;
+* MoE with every layer sparse and ``intermediate_size`` the expert width: ``mixtral``,
+  ``granitemoe``, ``olmoe``, ``gpt_oss``;
+* Qwen MoE (``qwen2_moe``, ``qwen3_moe``): ``num_experts``, ``moe_intermediate_size``, the
+  shared expert (``shared_expert_intermediate_size``, counted as that many expert widths),
+  dense layers from ``mlp_only_layers`` and ``decoder_sparse_step``;
+* DeepSeekMoE (``deepseek``, ``deepseek_v2``, ``deepseek_v3``): MLA, routed and shared experts,
+  ``first_k_dense_replace``, MTP depth, V3's node-limited routing;
+* DBRX (``dbrx``): its own nested ``attn_config`` / ``ffn_config`` names.
+
+Defaults follow each type's configuration class where the file omits a key (Gemma ties its
+embeddings by default, Llama does not).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-_GATED_ACTS = {"silu", "swish", "swiglu"}
+_GATED_ACTS = {"silu": "swiglu", "swish": "swiglu", "swiglu": "swiglu"}
+#: Gemma's FFN is gated with GELU (GeGLU) whatever hidden_act names (transformers GemmaMLP).
+_GEMMA_TYPES = ("gemma", "gemma2", "gemma3_text")
+#: Types whose configuration class ties input and output embeddings unless the file says not.
+_TIED_BY_DEFAULT = frozenset(_GEMMA_TYPES)
+#: Keys that make a model a Mixture of Experts in one format or another; a reader that does not
+#: consume the ones present refuses the file rather than read it as dense.
+_MOE_KEYS = (
+    "num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size",
+    "moe_num_experts", "num_experts_per_tok", "n_shared_experts",
+    "shared_expert_intermediate_size",
+)  # fmt: skip
 
 
-def _act(cfg: dict[str, Any]) -> str:
-    act = str(cfg.get("hidden_act", cfg.get("activation_function", "silu"))).lower()
+class _Reader:
+    """Typed access to one config.json's keys; each error names the file and the key."""
+
+    def __init__(self, cfg: dict[str, Any], path: str):
+        self.cfg, self.path = cfg, path
+        self.used: set[str] = set()
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        sep = "" if why.startswith("=") else " "
+        return ConfigError(f"model.path={self.path}: {key}{sep}{why}")
+
+    def integer(
+        self, key: str, default: int | None = None, *, node: dict[str, Any] | None = None
+    ) -> int:
+        value = (self.cfg if node is None else node).get(key)
+        self.used.add(key)
+        if value is None:
+            if default is None:
+                raise self.fail(key, "is missing (a whole number is needed)")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"must be a whole number, got {value!r}")
+        if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+            raise self.fail(key, f"must be a whole number, got {value!r}")
+        if value < 0:
+            raise self.fail(key, f"must be >= 0, got {value!r}")
+        return int(value)
+
+    def opt_int(self, key: str) -> int | None:
+        return None if self.cfg.get(key) is None else self.integer(key)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.cfg.get(key, default)
+        self.used.add(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+
+def _act(r: _Reader, model_type: str) -> str:
+    if model_type in _GEMMA_TYPES:
+        return "geglu"
+    act = str(r.cfg.get("hidden_act", r.cfg.get("hidden_activation", "silu"))).lower()
     if act in _GATED_ACTS:
-        return "swiglu"
+        return _GATED_ACTS[act]
     if act.startswith("gelu"):
         return "gelu"
     if act in {"relu2", "squared_relu"}:
         return "relu2"
-    raise ConfigError(
-        f"model.path: hidden_act={act!r} in the config.json is not supported; "
-        "simsim knows silu/swish (-> swiglu), gelu*, relu2"
-    )
+    raise r.fail("hidden_act", f"={act!r} is not supported; simsim knows silu/swish (SwiGLU), "
+                 "gelu*, relu2")  # fmt: skip
+
+
+def _attention(r: _Reader, n_heads: int) -> dict[str, Any]:
+    n_kv = r.integer("num_key_value_heads", n_heads)
+    if r.cfg.get("kv_lora_rank"):
+        return {
+            "n_kv_heads": n_kv,
+            "head_dim": None,
+            "attention": "mla",
+            "mla": {
+                "q_lora_rank": r.opt_int("q_lora_rank") or None,
+                "kv_lora_rank": r.integer("kv_lora_rank"),
+                "qk_nope_head_dim": r.integer("qk_nope_head_dim"),
+                "qk_rope_head_dim": r.integer("qk_rope_head_dim"),
+                "v_head_dim": r.integer("v_head_dim"),
+            },
+        }
+    return {
+        "n_kv_heads": n_kv,
+        "head_dim": r.opt_int("head_dim"),
+        "attention": "gqa" if n_kv < n_heads else "mha",
+        "mla": None,
+    }
+
+
+def _common(r: _Reader, model_type: str) -> dict[str, Any]:
+    n_heads = r.integer("num_attention_heads")
+    return {
+        "n_layers": r.integer("num_hidden_layers"),
+        "d_model": r.integer("hidden_size"),
+        "n_heads": n_heads,
+        "vocab_size": r.integer("vocab_size"),
+        "tie_embeddings": r.flag("tie_word_embeddings", model_type in _TIED_BY_DEFAULT),
+        "ffn_act": _act(r, model_type),
+        "mtp_depth": 0,
+        **_attention(r, n_heads),
+    }
+
+
+def _dense(r: _Reader, model_type: str) -> dict[str, Any]:
+    return {**_common(r, model_type), "d_ff": r.integer("intermediate_size"), "moe": None}
+
+
+def _all_sparse(r: _Reader, model_type: str) -> dict[str, Any]:
+    """Every layer is MoE and ``intermediate_size`` is the expert width (Mixtral and kin)."""
+    n_exp_key = "num_experts" if model_type == "olmoe" else "num_local_experts"
+    top_k_key = "experts_per_token" if "experts_per_token" in r.cfg else "num_experts_per_tok"
+    return {
+        **_common(r, model_type),
+        "d_ff": None,
+        "moe": {
+            "n_experts": r.integer(n_exp_key),
+            "n_shared": 0,
+            "top_k": r.integer(top_k_key),
+            "d_ff_expert": r.integer("intermediate_size"),
+            "n_dense_layers": 0,
+        },
+    }
+
+
+def _qwen_moe(r: _Reader, model_type: str) -> dict[str, Any]:
+    fields = _common(r, model_type)
+    width = r.integer("moe_intermediate_size")
+    shared = r.integer("shared_expert_intermediate_size", 0)
+    if shared % width:
+        raise r.fail(
+            "shared_expert_intermediate_size",
+            f"={shared} is not a multiple of moe_intermediate_size={width}: simsim counts the "
+            "shared expert in expert widths",
+        )
+    n_layers = fields["n_layers"]
+    step = r.integer("decoder_sparse_step", 1)
+    mlp_only = r.cfg.get("mlp_only_layers") or []
+    r.used.add("mlp_only_layers")
+    if not isinstance(mlp_only, list) or not all(isinstance(i, int) for i in mlp_only):
+        raise r.fail("mlp_only_layers", f"must be a list of layer indices, got {mlp_only!r}")
+    # transformers Qwen2MoeDecoderLayer: sparse iff not in mlp_only_layers and (i+1) % step == 0
+    sparse = [i not in mlp_only and step > 0 and (i + 1) % step == 0 for i in range(n_layers)]
+    n_dense = n_layers - sum(sparse)
+    return {
+        **fields,
+        "d_ff": r.integer("intermediate_size") if n_dense else r.opt_int("intermediate_size"),
+        "moe": {
+            "n_experts": r.integer("num_experts"),
+            "n_shared": shared // width,
+            "top_k": r.integer("num_experts_per_tok"),
+            "d_ff_expert": width,
+            "n_dense_layers": n_dense,
+        },
+    }
+
+
+def _deepseek(r: _Reader, model_type: str) -> dict[str, Any]:
+    fields = _common(r, model_type)
+    # V3's routing groups are nodes (node-limited routing, tech report §2.1.2); V2's are devices
+    nodes = r.opt_int("topk_group") if model_type == "deepseek_v3" else None
+    fields["mtp_depth"] = r.integer("num_nextn_predict_layers", 0)
+    return {
+        **fields,
+        "d_ff": r.integer("intermediate_size"),
+        "moe": {
+            "n_experts": r.integer("n_routed_experts"),
+            "n_shared": r.integer("n_shared_experts", 0),
+            "top_k": r.integer("num_experts_per_tok"),
+            "d_ff_expert": r.integer("moe_intermediate_size"),
+            "n_dense_layers": r.integer("first_k_dense_replace", 0),
+            "max_nodes_per_token": nodes or None,
+        },
+    }
+
+
+def _dbrx(r: _Reader, model_type: str) -> dict[str, Any]:
+    attn = r.cfg.get("attn_config") or {}
+    ffn = r.cfg.get("ffn_config") or {}
+    r.used.update({"attn_config", "ffn_config"})
+    n_heads = r.integer("n_heads")
+    n_kv = r.integer("kv_n_heads", n_heads, node=attn)
+    act = str((ffn.get("ffn_act_fn") or {}).get("name", "silu")).lower()
+    return {
+        "n_layers": r.integer("n_layers"),
+        "d_model": r.integer("d_model"),
+        "n_heads": n_heads,
+        "vocab_size": r.integer("vocab_size"),
+        "tie_embeddings": r.flag("tie_word_embeddings", False),
+        "ffn_act": _GATED_ACTS.get(act, "gelu" if act.startswith("gelu") else "swiglu"),
+        "mtp_depth": 0,
+        "n_kv_heads": n_kv,
+        "head_dim": None,
+        "attention": "gqa" if n_kv < n_heads else "mha",
+        "mla": None,
+        "d_ff": None,
+        "moe": {
+            "n_experts": r.integer("moe_num_experts", node=ffn),
+            "n_shared": 0,
+            "top_k": r.integer("moe_top_k", node=ffn),
+            "d_ff_expert": r.integer("ffn_hidden_size", node=ffn),
+            "n_dense_layers": 0,
+        },
+    }
+
+
+_DENSE_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "granite", "olmo2", *_GEMMA_TYPES)
+#: Supported ``model_type`` values and the reader of each.
+READERS: dict[str, Callable[[_Reader, str], dict[str, Any]]] = {
+    **dict.fromkeys(_DENSE_TYPES, _dense),
+    **dict.fromkeys(("mixtral", "granitemoe", "olmoe", "gpt_oss"), _all_sparse),
+    **dict.fromkeys(("qwen2_moe", "qwen3_moe"), _qwen_moe),
+    **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3"), _deepseek),
+    "dbrx": _dbrx,
+}
 
 
 def model_fields_from_hf(cfg: dict[str, Any], path: str = "config.json") -> dict[str, Any]:
     """Map a parsed Hugging Face ``config.json`` to simsim's ``model`` fields."""
-    try:
-        n_heads = int(cfg["num_attention_heads"])
-        fields: dict[str, Any] = {
-            "n_layers": int(cfg["num_hidden_layers"]),
-            "d_model": int(cfg["hidden_size"]),
-            "n_heads": n_heads,
-            "vocab_size": int(cfg["vocab_size"]),
-        }
-    except KeyError as exc:
+    model_type = cfg.get("model_type")
+    if model_type == "gemma3" and isinstance(cfg.get("text_config"), dict):
+        cfg, model_type = {**cfg["text_config"]}, "gemma3_text"  # a multimodal file: its LM
+        cfg.setdefault("model_type", model_type)
+    if model_type not in READERS:
         raise ConfigError(
-            f"model.path={path}: the config.json has no {exc.args[0]!r}; expected a Llama, "
-            "Mistral, Mixtral, Qwen2 or DeepSeek config"
-        ) from None
-    n_kv = int(cfg.get("num_key_value_heads") or n_heads)
-    fields["n_kv_heads"] = n_kv
-    fields["head_dim"] = cfg.get("head_dim")
-    fields["tie_embeddings"] = bool(cfg.get("tie_word_embeddings", False))
-    fields["ffn_act"] = _act(cfg)
-    fields["mtp_depth"] = int(cfg.get("num_nextn_predict_layers") or 0)
-    model_type = str(cfg.get("model_type", ""))
-
-    if cfg.get("kv_lora_rank"):
-        fields["attention"] = "mla"
-        fields["head_dim"] = None
-        fields["mla"] = {
-            "q_lora_rank": cfg.get("q_lora_rank"),
-            "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "qk_nope_head_dim": int(cfg["qk_nope_head_dim"]),
-            "qk_rope_head_dim": int(cfg["qk_rope_head_dim"]),
-            "v_head_dim": int(cfg["v_head_dim"]),
-        }
-    else:
-        fields["attention"] = "gqa" if n_kv < n_heads else "mha"
-        fields["mla"] = None
-
-    if cfg.get("num_local_experts"):  # Mixtral: every layer is MoE, intermediate_size = expert
-        fields["d_ff"] = None
-        fields["moe"] = {
-            "n_experts": int(cfg["num_local_experts"]),
-            "n_shared": 0,
-            "top_k": int(cfg["num_experts_per_tok"]),
-            "d_ff_expert": int(cfg["intermediate_size"]),
-            "n_dense_layers": 0,
-        }
-    elif cfg.get("n_routed_experts"):  # DeepSeekMoE / V2 / V3
-        fields["d_ff"] = int(cfg["intermediate_size"])
-        # V3's routing groups are nodes (node-limited routing, §2.1.2); V2's are devices.
-        nodes = cfg.get("topk_group") if model_type == "deepseek_v3" else None
-        fields["moe"] = {
-            "n_experts": int(cfg["n_routed_experts"]),
-            "n_shared": int(cfg.get("n_shared_experts") or 0),
-            "top_k": int(cfg["num_experts_per_tok"]),
-            "d_ff_expert": int(cfg["moe_intermediate_size"]),
-            "n_dense_layers": int(cfg.get("first_k_dense_replace") or 0),
-            "max_nodes_per_token": int(nodes) if nodes else None,
-        }
-    else:
-        fields["d_ff"] = int(cfg["intermediate_size"])
-        fields["moe"] = None
+            f"model.path={path}: model_type={model_type!r} is not supported; simsim reads "
+            f"{', '.join(sorted(READERS))}"
+        )
+    r = _Reader(cfg, path)
+    fields = READERS[model_type](r, model_type)
+    ignored = [k for k in _MOE_KEYS if cfg.get(k) and k not in r.used]
+    if ignored:
+        raise ConfigError(
+            f"model.path={path}: model_type={model_type!r} has Mixture-of-Experts keys simsim "
+            f"would ignore ({', '.join(ignored)}); refusing to read it as another architecture"
+        )
     return fields
 
 
@@ -100,9 +280,13 @@ def load_hf_config(path: str | Path) -> dict[str, Any]:
     :func:`model_fields_from_hf`), with ``name`` and ``source`` naming the file."""
     p = Path(path).expanduser()
     try:
-        raw = json.loads(p.read_text())
+        raw = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"model.path={path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"model.path={path}: is a directory; give its config.json") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"model.path={path}: cannot read it ({exc})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"model.path={path}: not valid JSON ({exc.msg}, line {exc.lineno})"

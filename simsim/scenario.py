@@ -32,7 +32,15 @@ from ._paths import available_presets, config_dir
 from .errors import ConfigError
 from .hf import load_hf_config
 from .physics.architecture import Arch
-from .schema import AppConfig, ModelConfig, Scenario, build, schema_keys, set_path
+from .schema import (
+    GATED_FFN_ACTS,
+    AppConfig,
+    ModelConfig,
+    Scenario,
+    build,
+    schema_keys,
+    set_path,
+)
 
 __all__ = ["arch_from_model", "available_presets", "compose", "resolve", "resolve_all"]
 
@@ -240,7 +248,7 @@ def arch_from_model(model: ModelConfig) -> Arch:
         n_kv_heads=model.n_kv_heads or nh,
         head_dim=model.head_dim or model.d_model // nh,
         d_ff=model.d_ff or 0,
-        gated_ffn=model.ffn_act == "swiglu",
+        gated_ffn=model.ffn_act in GATED_FFN_ACTS,
         vocab_size=model.vocab_size,
         tie_embeddings=model.tie_embeddings,
         q_lora_rank=(mla.q_lora_rank or 0) if mla else 0,

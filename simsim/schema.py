@@ -32,7 +32,10 @@ from .errors import ConfigError
 
 #: Training number formats simsim knows, and the ``hardware.peak_tflops`` key each one uses.
 PRECISIONS = ("fp8", "bf16", "fp16", "tf32", "fp32")
-FFN_ACTS = ("swiglu", "gelu", "relu2")
+#: FFN activations; the gated ones (SwiGLU, GeGLU: Shazeer 2020, arXiv:2002.05202) have three
+#: weight matrices, the others two.
+FFN_ACTS = ("swiglu", "geglu", "gelu", "relu2")
+GATED_FFN_ACTS = ("swiglu", "geglu")
 ATTENTIONS = ("mha", "gqa", "mla")
 RECOMPUTE = ("none", "selective", "full")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none

@@ -62,7 +62,11 @@ def test_hf_missing_file(tmp_path: Path):
 
 def test_hf_missing_key(tmp_path: Path):
     p = tmp_path / "config.json"
-    p.write_text(json.dumps({"hidden_size": 8, "num_attention_heads": 2, "vocab_size": 10}))
+    p.write_text(
+        json.dumps(
+            {"model_type": "llama", "hidden_size": 8, "num_attention_heads": 2, "vocab_size": 10}
+        )
+    )
     with pytest.raises(ConfigError, match=r"num_hidden_layers"):
         simsim.simulate(simsim.compose(["model=hf", f"model.path={p}"]))
 
@@ -70,3 +74,83 @@ def test_hf_missing_key(tmp_path: Path):
 def test_hf_without_path_names_the_field():
     with pytest.raises(ConfigError, match=r"model\.\w+: missing value"):
         simsim.simulate(simsim.compose(["model=hf"]))
+
+
+_LLAMA = {
+    "model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+    "vocab_size": 128256,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hidden_size": "abc"}, "hidden_size must be a whole number, got 'abc'"),
+        ({"hidden_size": None}, "hidden_size is missing"),
+        ({"hidden_size": float("nan")}, "hidden_size must be a whole number, got nan"),
+        ({"hidden_size": 4096.7}, "hidden_size must be a whole number, got 4096.7"),
+        ({"hidden_size": True}, "hidden_size must be a whole number, got True"),
+        ({"num_hidden_layers": -2}, "num_hidden_layers must be >= 0"),
+        ({"tie_word_embeddings": "yes"}, "tie_word_embeddings must be true or false"),
+        ({"model_type": "mamba"}, "model_type='mamba' is not supported; simsim reads"),
+        ({"model_type": None}, "model_type=None is not supported"),
+        ({"num_experts": 64}, "has Mixture-of-Experts keys simsim would ignore (num_experts)"),
+        ({"hidden_act": "tanh"}, "hidden_act='tanh' is not supported"),
+    ],
+)
+def test_bad_config_json_is_a_named_error(tmp_path: Path, change: dict, message: str):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({**_LLAMA, **change}))
+    with pytest.raises(ConfigError) as exc:
+        simsim.compose(["model=hf", f"model.path={p}"])
+    assert message in str(exc.value)
+
+
+def _params(tmp_path: Path, cfg: dict) -> dict[str, float]:
+    d = tmp_path / cfg["model_type"]
+    d.mkdir(exist_ok=True)
+    (d / "config.json").write_text(json.dumps(cfg))
+    a = arch("model=hf", f"model.path={d / 'config.json'}")
+    return {k: float(v) for k, v in A.param_counts(a).items()}
+
+
+def test_qwen_moe_counts_experts_shared_expert_and_dense_layers(tmp_path: Path):
+    # Qwen2-MoE format (Qwen1.5-MoE-A2.7B's shape): 60 experts of 1408, top-4, one shared
+    # expert of 5632 = 4 expert widths; every layer sparse. Counted by hand below.
+    cfg = {
+        "model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24,
+        "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 5632,
+        "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632,
+        "num_experts": 60, "num_experts_per_tok": 4, "vocab_size": 151936,
+        "decoder_sparse_step": 1, "mlp_only_layers": [], "tie_word_embeddings": False,
+    }  # fmt: skip
+    h, L, v = 2048, 24, 151936
+    expert = 3 * h * 1408
+    attn = 4 * h * h + 2 * h  # q, k, v, o (16 heads of 128) + two norms
+    router = h * 60
+    total = L * (attn + 60 * expert + 4 * expert + router) + h + 2 * v * h
+    active = L * (attn + 4 * expert + 4 * expert + router) + h + 2 * v * h
+    got = _params(tmp_path, cfg)
+    assert got["total"] == pytest.approx(total, rel=1e-12)
+    assert got["active"] == pytest.approx(active, rel=1e-12)
+    # Qwen1.5-MoE-A2.7B model card: 14.3B total, 2.7B activated (incl. embeddings ~0.6B)
+    assert got["total"] == pytest.approx(14.3e9, rel=0.01)
+    # layers listed in mlp_only_layers are dense FFNs of intermediate_size
+    dense2 = _params(tmp_path, {**cfg, "mlp_only_layers": [0, 1]})
+    assert dense2["total"] == pytest.approx(
+        total - 2 * (64 * expert + router) + 2 * 3 * h * 5632, rel=1e-12
+    )
+
+
+def test_gemma_is_gated_and_tied_by_default(tmp_path: Path):
+    cfg = {
+        "model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 42,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256,
+        "intermediate_size": 14336, "vocab_size": 256000,
+        "hidden_activation": "gelu_pytorch_tanh",
+    }  # fmt: skip
+    got = _params(tmp_path, cfg)
+    # gemma-2-9b: 9.24B parameters (Gemma 2 report, Table 1: 8,324M non-embedding + 918M embedding)
+    assert got["total"] == pytest.approx(9.24e9, rel=0.01)
+    assert got["embedding"] == 256000 * 3584  # tied: one matrix
