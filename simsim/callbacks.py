@@ -31,16 +31,21 @@ def _flatten(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_sweep(sweep_dir: Path) -> pd.DataFrame:
-    """One row per job of a multirun: its overrides and every scalar result field."""
+    """One row per job of a multirun: its overrides, ``status`` (``ok``, or ``failed`` with the
+    ``error`` that stopped the job) and every scalar result field."""
     rows = []
-    for path in sorted(sweep_dir.glob("*/result.json"), key=lambda p: p.parent.name):
+    paths = [*sweep_dir.glob("*/result.json"), *sweep_dir.glob("*/error.json")]
+    for path in sorted(paths, key=lambda p: p.parent.name):
         doc = json.loads(path.read_text())
         overrides_file = path.parent / ".hydra" / "overrides.yaml"
         job = path.parent.name
         overrides = overrides_file.read_text().strip() if overrides_file.exists() else job
-        rows.append(
-            {"job": job, "overrides": overrides.replace("\n", " "), **_flatten(doc["result"])}
-        )
+        row = {"job": job, "overrides": overrides.replace("\n", " ")}
+        if path.name == "error.json":
+            row.update(status="failed", error="; ".join(doc["error"]))
+        else:
+            row.update(status="ok", error="", **_flatten(doc["result"]))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -72,6 +77,12 @@ class MergeResults(Callback):
         if df.empty:
             return
         write_csv(df, sweep_dir / "merged.csv")
-        if "gpu_hours" in df:
-            plot_comparison(df, sweep_dir / "comparison")
-        print(f"merged {len(df)} jobs: {sweep_dir / 'merged.csv'}")
+        ok = df[df["status"] == "ok"]
+        if "gpu_hours" in ok and len(ok):
+            plot_comparison(ok, sweep_dir / "comparison")
+        failed = int((df["status"] == "failed").sum())
+        print(
+            f"merged {len(df)} jobs ({failed} failed): {sweep_dir / 'merged.csv'}"
+            if failed
+            else f"merged {len(df)} jobs: {sweep_dir / 'merged.csv'}"
+        )

@@ -7,6 +7,7 @@ and ``flops_breakdown.{png,svg}`` into its output directory (Hydra's run or swee
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ._paths import available_presets, config_dir
@@ -229,6 +231,19 @@ def _main() -> None:
 
     @hydra.main(version_base=None, config_path=str(config_dir()), config_name="config")
     def _app(cfg: DictConfig) -> None:
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            # a bad job is recorded (error.json; merged.csv lists it as failed) and the
+            # multirun goes on with the others
+            try:
+                resolve_all(cfg)
+            except ConfigError as exc:
+                _print_problems(exc)
+                out = Path(hc.runtime.output_dir)
+                atomic_write_text(
+                    out / "error.json", json.dumps({"error": exc.problems}, indent=2) + "\n"
+                )
+                return
         code = run(cfg)
         if code == 2:
             sys.exit(code)

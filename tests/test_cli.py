@@ -125,3 +125,17 @@ def test_multirun_launchers(tmp_path: Path, launcher: str):
     assert proc.returncode == 0, proc.stderr
     merged = list(csv.DictReader((sweep / "merged.csv").open()))
     assert sorted(r["hardware"] for r in merged) == ["h100_sxm", "h20"]
+
+
+def test_multirun_reports_a_bad_job_and_runs_the_others(tmp_path: Path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m", "model=llama3_8b", "cluster.n_gpus=64,-1,128", "output.plot=false",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = list(csv.DictReader((sweep / "merged.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "cluster.n_gpus=-1 must be >= 1" in rows[1]["error"]
+    assert rows[2]["n_gpus"] == "128" and float(rows[2]["gpu_hours"]) > 0
