@@ -12,10 +12,11 @@ References
    Chinchilla's own ~20 tokens per parameter (the narrow intervals came from a fitting issue).
 .. [CL22] A. Clark et al., "Unified Scaling Laws for Routed Language Models", arXiv:2202.01169:
    log10 L = a log10 N + b log10 E^ + c log10 N log10 E^ + d, S-BASE a=-0.082, b=-0.108,
-   c=0.009, d=1.104, E_start=1.847, E_max=314.5 (via a secondary summary; see formulas.md §4.3).
+   c=0.009, d=1.104, E_start=1.847, E_max=314.5 (via a secondary summary; see
+   simsim/data/references.md note N5).
    Fitted on models up to 1.3B dense parameters and 512 experts at 130B tokens.
 .. [AB25] S. Abnar et al., "Parameters vs FLOPs: Scaling Laws for Optimal Sparsity for MoE LMs",
-   arXiv:2501.12370, Fig. 11 as read in formulas.md §4.6: ~3x compute at 1:8, ~6x at 1:32.
+   arXiv:2501.12370, Fig. 11 (references.md note N5): ~3x compute at 1:8, ~6x at 1:32.
 .. [DSMoE] D. Dai et al., "DeepSeekMoE", arXiv:2401.06066: 16.4B/2.8B MoE matches DeepSeek 7B
    on the same 2T tokens with 40.5% of the FLOPs (74.4 vs 183.5 TFLOPs per 4K tokens).
 """
@@ -165,11 +166,11 @@ def budget_flops(
 
 CLARK_SBASE = {"a": -0.082, "b": -0.108, "c": 0.009, "d": 1.104, "e_start": 1.847, "e_max": 314.5}
 #: Clark et al.'s largest dense base model (1.3B) and expert count (512) [recalled from the
-#: paper, not re-read here; formulas.md §4.3 only confirms the fixed 130B tokens].
+#: paper, not re-read here; the secondary summary only confirms the fixed 130B tokens].
 CLARK_FITTED = {"n_max": 1.3e9, "e_max": 512}
 #: Efficiency leverage EL = (N_total/N_active)^gamma; gamma fitted on the DeepSeekMoE-16B vs
-#: DeepSeek-7B anchor (EL = 1/0.405 at A = 2.8/16.4, non-embedding: gamma = 0.51; formulas.md
-#: §4.8 lists 0.35-0.65 across anchors, the range reported here).
+#: DeepSeek-7B anchor (EL = 1/0.405 at A = 2.8/16.4, non-embedding: gamma = 0.51; 0.35-0.65
+#: across the anchors of references.md note N5, the range reported here).
 EL_GAMMA = {"central": 0.51, "low": 0.35, "high": 0.65}
 GUNDLACH_EL = 2.0  # Gundlach et al. 2025 (arXiv:2511.21622): "we approximate MoE gains as 2x"
 ABNAR_POINTS = ((8.0, 3.0), (32.0, 6.0))  # (total/active, compute multiplier) [AB25]

@@ -48,7 +48,7 @@ def test_deepseek_v3_flops_per_token_4k_causal_no_mtp():
 
 
 def test_deepseek_v3_components_match_megatron_convention():
-    # shared/reference/formulas.md §1.6 (Megatron-LM num_floating_point_operations, derived):
+    # simsim/data/references.md note N4 (Megatron-LM num_floating_point_operations, derived):
     # MLP/MoE 145.1, attention linear 68.5, core 30.7, logits 5.6 GFLOP/token.
     f = A.train_flops_per_token(arch("model=deepseek_v3"), 4096, include_mtp=False)
     moe = f["dense_ffn"] + f["moe_routed"] + f["moe_shared"]
@@ -59,7 +59,7 @@ def test_deepseek_v3_components_match_megatron_convention():
 
 
 def test_deepseek_v3_mtp_adds_about_four_percent():
-    # formulas.md §1.6 [derived from Megatron-LM]: 260.0 GFLOP/token with MTP D=1 (+4.1%);
+    # references.md note N4 [derived from Megatron-LM]: 260.0 GFLOP/token with MTP D=1 (+4.1%);
     # simsim also counts the router (+0.6 GF).
     assert rel(gflop("deepseek_v3"), 260.6) < 0.005
 

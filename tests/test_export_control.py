@@ -24,7 +24,8 @@ def spec(**kw):
 @pytest.mark.parametrize(
     ("chip", "r2022", "r2023"),
     [
-        # shared/reference/hardware_and_export_rules.md §3 (classification of the catalog)
+        # published classifications of these chips ([S35], [S38], [S48] in
+        # simsim/data/references.md, export-control section)
         ("a100_80gb", "3A090.a", "3A090.a"),
         ("h100_sxm", "3A090.a", "3A090.a"),
         ("a800_80gb", None, "3A090.a"),
@@ -44,7 +45,7 @@ def test_published_classifications(chip: str, r2022: str | None, r2023: str | No
 
 
 def test_tpp_pd_io_of_h100_h20_a800():
-    # hardware.csv: H100 TPP 15832, PD 19.45, I/O 1028; H20 2368 / 2.91; A800 I/O 464
+    # the presets' figures: H100 TPP 15832, PD 19.45, I/O 1028; H20 2368 / 2.91; A800 I/O 464
     h100 = X.classify("h100_sxm")
     assert h100.tpp == pytest.approx(15832) and h100.performance_density == pytest.approx(
         19.45, abs=0.01

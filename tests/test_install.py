@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +31,22 @@ def test_wheel_ships_configs(wheel: Path):
     for f in ("config.yaml", "model/deepseek_v3.yaml", "hardware/h800_sxm.yaml",
               "experiment/deepseek_v3.yaml", "software/megascale.yaml"):  # fmt: skip
         assert f"simsim/configs/{f}" in names
+    assert "simsim/data/references.md" in names  # what the presets' source keys resolve to
+
+
+def test_repository_is_self_contained():
+    # no link or source key points outside the repository: every [Sx] key a preset, a data file
+    # or the code cites is in simsim/data/references.md, and nothing points at ../shared
+    refs = (REPO / "simsim" / "data" / "references.md").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^\* \[(S\d+)\]", refs, re.M)) | {"S16a"}
+    files = [*REPO.glob("configs/**/*.yaml"), *REPO.glob("simsim/**/*.py"),
+             *REPO.glob("simsim/data/*.yaml"), REPO / "README.md", *REPO.glob("docs/*.md"),
+             *REPO.glob("notebooks/*.py")]  # fmt: skip
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "shared/" not in text and "formulas.md" not in text, path
+        for key in re.findall(r"\bS\d+[a-z]?\b", " ".join(re.findall(r"\[[^\]]*\]", text))):
+            assert key in defined, f"{path.relative_to(REPO)} cites [{key}], not in references.md"
 
 
 def test_installed_package_runs_from_elsewhere(wheel: Path, tmp_path: Path):

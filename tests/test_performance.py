@@ -27,7 +27,7 @@ def test_ring_collective_volume():
 
 
 def test_node_limited_routing_fan_out():
-    # shared/reference/formulas.md A.10 (derived): 8 nodes x 32 experts, k=8, uniform routing:
+    # simsim/data/references.md note N3: 8 nodes x 32 experts, k=8, uniform routing:
     # 5.29 distinct nodes without a limit; 3.63 with M=4 node-limited routing.
     assert float(C.expected_distinct_nodes(8, 8, np.inf, 32)) == pytest.approx(5.29, abs=0.005)
     assert float(C.expected_distinct_nodes(8, 8, 4, 32)) == pytest.approx(3.63, abs=0.005)
@@ -41,7 +41,7 @@ def test_dedup_cuts_scale_out_traffic():
     naive = C.expert_all_to_all_time(**args, max_nodes=1e9, dedup=0.0, n_experts=256)
     limited = C.expert_all_to_all_time(**args, max_nodes=4, dedup=1.0, n_experts=256)
     # remote copies: 8 x 7/8 = 7 naive vs 3.63 x 7/8 = 3.18 node-limited: IB bytes ~0.45 of
-    # naive (formulas.md A.10)
+    # naive (references.md note N3)
     assert float(limited / naive) == pytest.approx(0.45, abs=0.01)
 
 
@@ -51,7 +51,7 @@ def test_expert_all_to_all_inside_one_node_uses_scale_up_only():
 
 
 def test_bubbles_match_the_dualpipe_table():
-    # DeepSeek-V3 Table 2 / formulas.md §3.4 example: p=16, F=1, B=2, W=1 -> 1F1B 45, ZB1P 15;
+    # DeepSeek-V3 Table 2 / references.md note N6: p=16, F=1, B=2, W=1 -> 1F1B 45, ZB1P 15;
     # DualPipe (p/2-1)(F&B+B-3W) with F&B taken as F+B = 3 (no overlap gain): 7 x 2 = 14.
     def b(name: str) -> float:
         return float(bubble_time(SCHEDULE_CODES[name], 16, 1.0, 2.0, 1.0))

@@ -35,7 +35,7 @@ def test_hoffmann_constants_as_published_land_far_smaller():
 
 @pytest.mark.parametrize(
     ("flops", "law", "n_b", "d_t"),
-    [  # shared/reference/formulas.md A.4 (derived from the same constants)
+    [  # Chinchilla allocations derived from the same constants (references.md note N5)
         (1e23, "besiroglu2024", 29.4, 0.57),
         (1e25, "besiroglu2024", 312.1, 5.34),
         (1e24, "hoffmann2022", 41.3, 4.04),
@@ -64,7 +64,7 @@ def test_budget_in_gpu_hours_and_dollars():
 
 
 def test_clark_effective_parameters():
-    # formulas.md A.6 (from Clark et al. 2022 S-BASE): E^ = 53.1 for 64 experts; N_eq/N at
+    # references.md note N5 (Clark et al. 2022 S-BASE): E^ = 53.1 for 64 experts; N_eq/N at
     # N = 1e9: 1.95 (8 experts), 3.70 (64), 5.10 (256); no gain at N = 1e12.
     assert float(S.clark_effective_experts(64)) == pytest.approx(53.1, abs=0.05)
     for e, ratio in ((8, 1.95), (64, 3.70), (256, 5.10)):

@@ -47,7 +47,7 @@ def expected_distinct_nodes(
     ``n = min(nodes, max_nodes)``. A node receives none with probability
     ``prod_i (E - e - i) / (E - i)`` (``E = n e`` candidate experts, ``e`` per node); with
     ``experts_per_node`` infinite this is ``(1 - 1/n)^k``. Uniform 8 nodes x 32 experts, k=8:
-    5.29 distinct nodes, 3.63 with 4-node routing (shared/reference/formulas.md A.10).
+    5.29 distinct nodes, 3.63 with 4-node routing (simsim/data/references.md note N3).
     """
     n = np.maximum(np.minimum(_f(nodes), _f(max_nodes)), 1.0)
     k = _f(top_k)

@@ -8,7 +8,7 @@ References
 .. [2] stas00/ml-engineering, ``compute/accelerator/README.md``: maximum achievable matmul FLOPS
    (MAMF) per GPU (H100 BF16 794.5 of 989.5 TFLOP/s = 80.3%; A100 BF16 86.9%; H200 FP8 73.4%).
 .. [3] deepseek-ai/DeepGEMM README (2025-04) FP8 grouped-GEMM tables on H800, and
-   shared/reference/formulas.md §5.2: eta(M) = eta_max * M / (M + M_half), M_half ~ 200 tokens.
+   simsim/data/references.md note N1: eta(M) = eta_max * M / (M + M_half), M_half ~ 200 tokens.
 .. [4] J. Shah et al., "FlashAttention-3", arXiv:2407.08608 (BF16 forward up to 740 TFLOP/s =
    75% of H100 peak); deepseek-ai/FlashMLA README (660 TFLOP/s BF16 on H800 SXM5).
 """
