@@ -22,7 +22,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from . import accounting as acc
+from ._paths import available_presets
 from .api import simulate
+from .errors import ConfigError
 from .export_control import (
     RULES,
     classification_table,
@@ -325,6 +327,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="deepseek_v3")
     ap.add_argument("--out", type=Path, default=Path("results/export_controls"))
     args = ap.parse_args(argv)
+    problems = _check_args(args)
+    if problems:
+        for p in problems:
+            print(f"simsim-export: {p}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(f"simsim-export: {p}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"simsim-export: --out {args.out}: cannot write there ({exc.strerror or exc})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
+
+def _check_args(args: argparse.Namespace) -> list[str]:
+    """One line per bad flag, naming it and what is allowed."""
+    presets, models = available_presets("hardware"), available_presets("model")
+    problems = []
+    for flag, value in (("--variant", args.variant), ("--equivalent", args.equivalent),
+                        *(("--hardware", h) for h in args.hardware or ())):  # fmt: skip
+        if value is not None and value not in presets:
+            problems.append(
+                f"{flag} {value}: not a hardware preset; available: {', '.join(presets)}"
+            )
+    if args.model not in models:
+        problems.append(f"--model {args.model}: not a model preset; available: {', '.join(models)}")
+    if args.n_reference < 1:
+        problems.append(f"--n-reference {args.n_reference}: must be >= 1")
+    if args.out.exists() and not args.out.is_dir():
+        problems.append(f"--out {args.out}: is a file; give a directory")
+    return problems
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.variant:
         v = compliant_variant(args.variant, args.rule)
         c = v.pop("classification")

@@ -65,7 +65,14 @@ def summary_table(r: Result) -> str:
             "energy",
             f"{_num(r.energy_mwh, ',.0f')} MWh (at {r.power_per_gpu_w:g} W per GPU, with PUE)",
         ),
-        ("cost", f"${_num(r.cost_usd, ',.0f')} ({r.cost_basis})"),
+        (
+            "cost",
+            "n/a (infeasible)"
+            if not r.feasible
+            else f"${r.cost_usd:,.0f} ({r.cost_basis})"
+            if r.cost_usd is not None
+            else f"unknown: {r.cost_basis}",
+        ),
         ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e"),
     ]
     b = r.step_breakdown_s

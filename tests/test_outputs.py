@@ -118,3 +118,40 @@ def test_filtered_validation_never_touches_curated_outputs(tmp_path: Path, capsy
     assert validation_report.main(["--run", "megatron21-1.7b", "--out", "kept"]) == 0
     assert (tmp_path / "kept" / "validation.csv").is_file()
     assert os.listdir(tmp_path / "kept")
+
+
+def test_written_files_follow_the_umask(tmp_path: Path):
+    old = os.umask(0o022)
+    try:
+        with staged_output(tmp_path / "o") as stage:
+            from simsim.output import atomic_write_text
+
+            atomic_write_text(stage / "result.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o" / "result.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--variant", "nope"], "--variant nope: not a hardware preset; available: a100_80gb"),
+        (["--equivalent", "h20", "--n-reference", "0"], "--n-reference 0: must be >= 1"),
+        (["--model", "gpt5"], "--model gpt5: not a model preset"),
+    ],
+)
+def test_export_flags_are_named_errors(args: list[str], message: str, capsys):
+    from simsim import export_report
+
+    assert export_report.main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_export_out_that_is_a_file(tmp_path: Path, capsys):
+    from simsim import export_report
+
+    f = tmp_path / "f"
+    f.write_text("x")
+    assert export_report.main(["--headline", "--out", str(f)]) == 2
+    assert f"--out {f}: is a file" in capsys.readouterr().err
