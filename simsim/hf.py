@@ -147,14 +147,17 @@ def _dense(r: _Reader, model_type: str) -> dict[str, Any]:
 def _all_sparse(r: _Reader, model_type: str) -> dict[str, Any]:
     """Every layer is MoE and ``intermediate_size`` is the expert width (Mixtral and kin)."""
     n_exp_key = "num_experts" if model_type == "olmoe" else "num_local_experts"
-    top_k_key = "experts_per_token" if "experts_per_token" in r.cfg else "num_experts_per_tok"
+    top_k = r.integer("num_experts_per_tok", r.integer("experts_per_token", 0) or None)
+    if "experts_per_token" in r.cfg and r.integer("experts_per_token") != top_k:
+        raise r.fail("experts_per_token", f"={r.cfg['experts_per_token']} disagrees with "
+                     f"num_experts_per_tok={top_k}")  # fmt: skip
     return {
         **_common(r, model_type),
         "d_ff": None,
         "moe": {
             "n_experts": r.integer(n_exp_key),
             "n_shared": 0,
-            "top_k": r.integer(top_k_key),
+            "top_k": top_k,
             "d_ff_expert": r.integer("intermediate_size"),
             "n_dense_layers": 0,
         },

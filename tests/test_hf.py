@@ -13,6 +13,7 @@ import pytest
 import simsim
 from simsim import ConfigError
 from simsim.physics import architecture as A
+from simsim.scenario import arch_from_model
 
 from .conftest import arch, scenario
 
@@ -154,3 +155,61 @@ def test_gemma_is_gated_and_tied_by_default(tmp_path: Path):
     # gemma-2-9b: 9.24B parameters (Gemma 2 report, Table 1: 8,324M non-embedding + 918M embedding)
     assert got["total"] == pytest.approx(9.24e9, rel=0.01)
     assert got["embedding"] == 256000 * 3584  # tied: one matrix
+
+
+HF_PUBLIC = Path(__file__).parent / "data" / "hf_public"
+
+#: Published parameter counts of the public config.json files under tests/data/hf_public/ (each
+#: folder's SOURCE.txt names the repository the file was copied from and the model card):
+#: (total, active or None, the published figures' rounding unit, whether the publisher's
+#: "active" count leaves out the input embedding, a lookup with no FLOPs).
+#: Tolerance: 1%, or the published figure's rounding where that is larger: half a unit of its
+#: last digit either way ("7B" for Llama 2 7B covers 6.5-7.5B), or one unit upward for figures
+#: that are truncated rather than rounded (Qwen3-30B-A3B's "3.3B activated" is 3.35B counted
+#: exactly; DeepSeek-V2-Lite's "2.4B" is 2.45B).
+PUBLISHED = {
+    "llama2_7b": (7e9, None, 1e9, False),
+    "llama3_1_8b": (8e9, None, 1e9, False),
+    "llama3_1_70b": (70e9, None, 1e9, False),
+    "llama3_1_405b": (405e9, None, 1e9, False),
+    "mixtral_8x7b": (46.7e9, 12.9e9, 0.1e9, False),  # Mistral AI blog
+    "qwen2_5_7b": (7.61e9, None, 0.01e9, False),
+    "qwen2_5_7b_instruct": (7.61e9, None, 0.01e9, False),
+    "qwen3_8b": (8.2e9, None, 0.1e9, False),
+    "qwen3_30b_a3b": (30.5e9, 3.3e9, 0.1e9, False),
+    "qwen3_235b_a22b": (235e9, 22e9, 1e9, False),
+    "deepseek_v2_lite": (15.7e9, 2.4e9, 0.1e9, True),  # DeepSeek-V2 paper, model card
+    "gpt_oss_20b": (20.91e9, 3.61e9, 0.01e9, True),  # OpenAI gpt-oss model card table
+    "gpt_oss_120b": (116.83e9, 5.13e9, 0.01e9, True),
+}
+
+
+def _matches(got: float, published: float, unit: float) -> bool:
+    rounded = abs(got / published - 1.0) <= max(0.01, 0.5 * unit / published)
+    truncated = published <= got < published + unit
+    return rounded or truncated
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_public_config_json_matches_the_model_card(name: str):
+    total, active, unit, no_input_embedding = PUBLISHED[name]
+    path = HF_PUBLIC / name / "config.json"
+    assert (HF_PUBLIC / name / "SOURCE.txt").is_file()
+    sc = scenario("model=hf", f"model.path={path}")
+    pc = {k: float(v) for k, v in A.param_counts(arch_from_model(sc.model)).items()}
+    assert _matches(pc["total"], total, unit), (pc["total"], total)
+    if active is None:
+        assert sc.model.moe is None and pc["active"] == pc["total"]
+    else:
+        assert sc.model.moe is not None
+        got = pc["active"] - (sc.model.vocab_size * sc.model.d_model if no_input_embedding else 0)
+        assert _matches(got, active, unit), (got, active)
+
+
+def test_qwen3_moe_non_embedding_count():
+    # Qwen3-30B-A3B model card: 29.9B non-embedding parameters (of 30.5B)
+    sc = scenario("model=hf", f"model.path={HF_PUBLIC / 'qwen3_30b_a3b' / 'config.json'}")
+    pc = A.param_counts(arch_from_model(sc.model))
+    assert float(pc["total"] - pc["embedding"]) == pytest.approx(29.9e9, rel=0.005)
+    assert sc.model.moe is not None and sc.model.moe.n_experts == 128
+    assert sc.model.moe.d_ff_expert == 768 and sc.model.moe.top_k == 8
