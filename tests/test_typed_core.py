@@ -190,3 +190,26 @@ def test_best_layout_does_not_depend_on_how_many_runners_up_are_kept():
     for a, b in zip(many, one, strict=True):
         assert a.layout == b.layout and a.step_breakdown_s == b.step_breakdown_s
         assert b.alternatives == [] and len(a.alternatives) == 4
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        (),
+        ("experiment=deepseek_v3",),
+        ("experiment=deepseek_v3", "hardware=h100_sxm"),  # the command line wins
+        ("experiment=export_controls",),
+        ("experiment=dense_vs_moe", "software=megatron_lm"),
+        ("model=hf",),
+        *(
+            (f"model={m}", f"hardware={h}")
+            for m, h in [("mixtral_8x22b", "mi300x"), ("llama3_405b", "ascend_910c")]
+        ),
+        *((f"hardware={h}",) for h in ("a100_80gb", "b200", "h20", "v100")),
+        *((f"software={s}",) for s in ("default", "deepseek", "megascale")),
+    ],
+)
+def test_preset_composition_equals_hydras(selection):
+    from simsim import scenario as S
+
+    assert S._compose_simple("config", selection) == S._compose_hydra("config", selection)
