@@ -15,19 +15,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from bench_physics import rate
 
 import simsim
 from simsim.scenario import compose_dict
 
 
 def best_of(fn: Callable[[], object], repeat: int = 20) -> float:
-    fn()  # warm-up
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
+    """Best time of ``repeat`` calls after a warm-up [s]."""
+    return 1.0 / rate(fn, 1, repeat)
 
 
 def wall(cmd: list[str], repeat: int = 3) -> float:

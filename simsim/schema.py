@@ -394,20 +394,23 @@ class _Builder:
         return cls(**kwargs)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Root:
-    """Every top-level group of a composed config (for key listings and :func:`build`)."""
+def _root_fields() -> list[tuple[str, Any, Any]]:
+    out = []
+    for cls in (Scenario, AppConfig):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            default = (
+                field(default_factory=f.default_factory)
+                if f.default_factory is not dataclasses.MISSING
+                else field()
+            )
+            out.append((f.name, hints[f.name], default))
+    return out
 
-    model: ModelConfig
-    hardware: HardwareConfig
-    training: TrainingConfig
-    cluster: ClusterConfig
-    parallel: ParallelConfig = field(default_factory=ParallelConfig)
-    efficiency: EfficiencyConfig
-    software: SoftwareConfig
-    output: OutputConfig = field(default_factory=OutputConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+#: Every top-level group of a composed config: the Scenario's and the AppConfig's (for key
+#: listings and :func:`build`).
+_Root: Any = dataclasses.make_dataclass("_Root", _root_fields(), frozen=True, kw_only=True)
 
 
 def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
