@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -12,6 +13,8 @@ from omegaconf import DictConfig
 from . import accounting as acc
 from .engine import LayoutChoice, choose_layouts
 from .physics import architecture as A
+from .physics import reliability as R
+from .physics.memory import STATE_BYTES
 from .result import Result
 from .scenario import arch_from_model, resolve
 from .schema import ModelConfig, Scenario
@@ -59,6 +62,46 @@ def _cost(
     if sc.hardware.purchase_usd is None:
         return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
     return "owned", {k: float(parts[k]) for k in ("capital_amortised", "electricity")}
+
+
+def run_reliability(sc: Scenario, params_with_mtp: float) -> dict[str, float]:
+    """Interruption rate, checkpoint write and interval, and the shares of wall-clock lost to
+    each cause, for the scenario's cluster (:mod:`simsim.physics.reliability`). A checkpoint
+    holds the 16-bit weights and the optimizer state (master weights and moments) of every
+    parameter, MTP modules included, written in parallel by all GPUs."""
+    rel, n, hw = sc.reliability, sc.cluster.n_gpus, sc.hardware
+    w, _, o = STATE_BYTES[sc.training.precision]
+    state = params_with_mtp * (w + o)
+    per_h = float(
+        R.job_interruptions_per_hour(
+            n, rel.interruptions_per_gpu_hour, rel.planned_interruptions_per_day
+        )
+    )
+    mtbf = 3600.0 / per_h if per_h > 0 else float("inf")
+    write = float(R.checkpoint_write_s(state, n, rel.checkpoint_write_gbps_per_gpu))
+    if rel.checkpoint == "async" and hw.pcie_gbps:
+        blocking = state / n / (hw.pcie_gbps * 1e9)  # the device-to-host copy
+    else:
+        blocking = write
+    if rel.checkpoint_interval_minutes is not None:
+        interval = rel.checkpoint_interval_minutes * 60.0
+    elif math.isfinite(mtbf):
+        interval = float(R.optimal_checkpoint_interval_s(blocking, mtbf))
+    else:
+        interval = float("inf")
+    interval = max(interval, write)  # the next checkpoint waits for the previous write
+    if not math.isfinite(mtbf):  # no interruptions: nothing lost
+        none = dict.fromkeys(
+            ("checkpointing", "lost_work", "restarts", "interruptions_per_hour"), 0.0
+        )
+        return {"ettr": 1.0, "interval_s": interval, "write_s": write, **none}
+    parts = R.wasted_fractions(blocking, interval, mtbf, rel.restart_minutes * 60.0)
+    return {
+        **{k: float(v) for k, v in parts.items()},
+        "interruptions_per_hour": per_h,
+        "interval_s": interval,
+        "write_s": write,
+    }
 
 
 def assumptions(sc: Scenario) -> list[str]:
@@ -145,8 +188,14 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
             "cost_usd",
             "cost_basis",
             "co2_tonnes",
+            "goodput",
+            "ettr",
+            "interruptions_expected",
+            "checkpoint_interval_s",
+            "checkpoint_write_s",
         ),
     )
+    perf["gpu_hours_lost"] = {}
     breakdown: dict[str, float] = {}
     if choice.feasible:
         n = cl.n_gpus
@@ -159,8 +208,22 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
             mfu = _mfu(sc)
             achieved = mfu * peak
             tokens_per_s = n * achieved / flops_per_token
-        hours = float(acc.gpu_hours(train_flops, achieved, cl.goodput))
+        rel = run_reliability(sc, params["total_with_mtp"])
+        goodput = rel["ettr"] if cl.goodput is None else cl.goodput
+        hours = float(acc.gpu_hours(train_flops, achieved, goodput))
         days = float(acc.wall_clock_days(hours, n))
+        wall_h = days * acc.HOURS_PER_DAY
+        reliability = {
+            "goodput": goodput,
+            "ettr": rel["ettr"],
+            "interruptions_expected": rel["interruptions_per_hour"] * wall_h,
+            "checkpoint_interval_s": rel["interval_s"],
+            "checkpoint_write_s": rel["write_s"],
+            # GPU-hours of the run spent on each cause (shares of wall-clock x GPU-hours)
+            "gpu_hours_lost": {
+                k: rel[k] * hours for k in ("checkpointing", "lost_work", "restarts")
+            } if cl.goodput is None else {},
+        }  # fmt: skip
         energy = float(acc.energy_mwh(hours, power, cl.pue))
         basis, breakdown = _cost(sc, hours, days, energy)
         perf.update(
@@ -175,6 +238,7 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
             cost_usd=float(sum(breakdown.values())) if breakdown else None,
             cost_basis=basis,
             co2_tonnes=float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
+            **reliability,
         )
     components = {k: v / 1e9 for k, v in fpt.items() if k != "total"}
     return Result(

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .physics.pipeline import SCHEDULES
 from .schema import (
     ATTENTIONS,
+    CHECKPOINT_MODES,
     COST_MODELS,
     EFFICIENCY_MODES,
     FFN_ACTS,
@@ -166,7 +167,12 @@ def _check_training_cluster(c: _Checker) -> None:
     c.check("cluster.pue", lambda v: v >= 1.0, "must be >= 1 (PUE is facility / IT energy)")
     c.non_negative("cluster.grid_kgco2_per_kwh")
     c.non_negative("cluster.electricity_usd_per_kwh")
-    c.fraction("cluster.goodput")
+    c.fraction("cluster.goodput", optional=True)
+    for f in ("interruptions_per_gpu_hour", "planned_interruptions_per_day", "restart_minutes"):
+        c.non_negative(f"reliability.{f}")
+    c.positive("reliability.checkpoint_write_gbps_per_gpu")
+    c.positive("reliability.checkpoint_interval_minutes", optional=True)
+    c.one_of("reliability.checkpoint", CHECKPOINT_MODES)
     c.check("cluster.gpu_power_fraction", lambda v: 0 < v <= 2, "must be in (0, 2]")
     c.non_negative("cluster.node_overhead_w_per_gpu")
     c.one_of("cluster.cost_model", COST_MODELS)
@@ -301,7 +307,7 @@ def _check_efficiency(c: _Checker) -> None:
 _CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
     (_check_model, frozenset({"model"})),
     (_check_hardware, frozenset({"hardware", "training"})),
-    (_check_training_cluster, frozenset({"training", "cluster", "hardware"})),
+    (_check_training_cluster, frozenset({"training", "cluster", "hardware", "reliability"})),
     (_check_efficiency, frozenset({"efficiency", "training", "hardware"})),
     (_check_software, frozenset({"software", "parallel"})),
     (_check_parallel, frozenset({"parallel", "model", "training", "cluster"})),

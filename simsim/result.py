@@ -53,6 +53,15 @@ class Result:
     cost_basis: str | None
     cost_breakdown_usd: dict[str, float]
     co2_tonnes: float | None
+    # whole run (simsim.physics.reliability): the goodput used (cluster.goodput, else the
+    # derived ETTR), the expected interruptions, the checkpoint interval and write time [s], and
+    # the GPU-hours lost to checkpointing, lost work and restarts (empty with a given goodput)
+    goodput: float | None = None
+    ettr: float | None = None
+    interruptions_expected: float | None = None
+    checkpoint_interval_s: float | None = None
+    checkpoint_write_s: float | None = None
+    gpu_hours_lost: dict[str, float] = field(default_factory=dict)
     infeasible_reason: str | None = None
     # the software stack preset: derived mode's schedules, overlaps and kernel efficiency
     software: str = "default"

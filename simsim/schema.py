@@ -156,7 +156,9 @@ class ClusterConfig:
     pue: float
     grid_kgco2_per_kwh: float
     electricity_usd_per_kwh: float
-    goodput: float = 1.0
+    #: fraction of wall-clock that trains; null = derived from ``reliability`` (the effective
+    #: training time ratio of simsim.physics.reliability)
+    goodput: float | None = None
     # Power model: average draw per GPU = tdp_w x gpu_power_fraction, plus the node's share.
     gpu_power_fraction: float
     node_overhead_w_per_gpu: float
@@ -165,6 +167,22 @@ class ClusterConfig:
     server_cost_overhead: float
     interconnect_cost_overhead: float
     depreciation_per_year: float
+    source: str
+
+
+CHECKPOINT_MODES = ("sync", "async")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReliabilityConfig:
+    """Interruptions, checkpoints and restarts of a whole run (simsim.physics.reliability)."""
+
+    interruptions_per_gpu_hour: float  # unexpected job interruptions per GPU per hour
+    planned_interruptions_per_day: float  # maintenance and upgrades, per job
+    restart_minutes: float  # from an interruption to training again (detect, reschedule, load)
+    checkpoint_write_gbps_per_gpu: float  # storage write bandwidth per GPU [GB/s]
+    checkpoint: str = "sync"  # sync: the write blocks training; async: only the copy to host
+    checkpoint_interval_minutes: float | None = None  # null = the Young/Daly optimum
     source: str
 
 
@@ -227,6 +245,7 @@ class Scenario:
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     efficiency: EfficiencyConfig
     software: SoftwareConfig
+    reliability: ReliabilityConfig
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists): what result.json records."""

@@ -232,7 +232,7 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         else np.zeros(n_points, int)
     )
     keys = ("feasible", "fpt", "rate", "mfu", "n", "tdp", "purchase", "price", "mem", "model",
-            "hardware", "cost_model")  # fmt: skip
+            "hardware", "cost_model", "goodput")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
     scenarios = _scenarios(base_sc, base, structural, flat, combos)
     results = simulate_many(scenarios, top_n=1)
@@ -252,6 +252,7 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         per_combo["model"].append(r.model)
         per_combo["hardware"].append(r.hardware)
         per_combo["cost_model"].append(sc.cluster.cost_model)
+        per_combo["goodput"].append(np.nan if r.goodput is None else r.goodput)
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:
@@ -267,7 +268,12 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         new_mfu = axis_or("efficiency.mfu", None)
         rate = rate * new_mfu / mfu
         mfu = new_mfu
-    goodput = axis_or("cluster.goodput", cl.goodput)
+    # the goodput axis when swept, else each point's own (given or derived from reliability)
+    goodput = (
+        axis_or("cluster.goodput", None)
+        if "cluster.goodput" in cheap
+        else col["goodput"].astype(float)
+    )
     n = col["n"].astype(float)
     fpt = col["fpt"].astype(float)
     hours = acc.gpu_hours(fpt * tokens, rate * fpt / n, goodput)
@@ -306,6 +312,7 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         train_flops=fpt * tokens,
         mfu=mfu,
         tokens_per_s=rate,
+        goodput=goodput,
         gpu_hours=hours,
         wall_clock_days=days,
         energy_mwh=energy,
