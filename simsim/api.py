@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +18,7 @@ from .physics import reliability as R
 from .physics.memory import STATE_BYTES
 from .result import Result
 from .scenario import arch_from_model, resolve
-from .schema import ModelConfig, Scenario
+from .schema import ModelConfig, ParallelConfig, Scenario
 
 
 def _mfu(sc: Scenario) -> float:
@@ -142,9 +143,138 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
     """Simulate validated scenarios (from :func:`simsim.resolve`) with one vectorised layout
     search per group of scenarios that share their discrete choices
     (:func:`simsim.engine.choose_layouts`); ``top_n - 1`` runners-up are kept per scenario."""
-    archs = [_arch(sc.model) for sc in scenarios]
-    choices = choose_layouts(scenarios, archs, top_n)
-    return [_result(sc, a, c) for sc, a, c in zip(scenarios, archs, choices, strict=True)]
+    plans = [_plan(sc) for sc in scenarios]
+    runs = [main for main, _ in plans]
+    runs += [part for _, parts in plans for _, part in parts if isinstance(part, Scenario)]
+    archs = [_arch(sc.model) for sc in runs]
+    choices = choose_layouts(runs, archs, top_n)
+    results = iter([_result(sc, a, c) for sc, a, c in zip(runs, archs, choices, strict=True)])
+    mains = [next(results) for _ in plans]
+    out = []
+    for sc, main, (_, parts) in zip(scenarios, mains, plans, strict=True):
+        done = [(name, next(results) if isinstance(p, Scenario) else p) for name, p in parts]
+        out.append(_whole_run(sc, main, done))
+    return out
+
+
+#: The batch ramp-up is integrated over this many equal slices of its tokens, each run at its
+#: mean batch (midpoint rule; the throughput changes smoothly with the batch).
+RAMP_SLICES = 4
+
+
+def _plan(sc: Scenario) -> tuple[Scenario, list[tuple[str, Scenario | float]]]:
+    """The main stage (after the batch ramp-up) and the other parts of the run: the ramp-up
+    slices and the further stages, each a scenario to simulate or a given GPU-hour cost."""
+    tr = sc.training
+    bare: dict[str, Any] = {"batch_ramp": None, "stages": ()}
+    parts: list[tuple[str, Scenario | float]] = []
+    main_tokens = tr.tokens
+    if tr.batch_ramp is not None:
+        ramp = tr.batch_ramp
+        main_tokens -= ramp.ramp_tokens
+        for i in range(RAMP_SLICES):
+            batch = (
+                ramp.start_batch_tokens
+                + (tr.global_batch_tokens - ramp.start_batch_tokens) * (i + 0.5) / RAMP_SLICES
+            )
+            batch = max(round(batch / tr.seq_len), 1) * tr.seq_len
+            training = replace(tr, tokens=ramp.ramp_tokens / RAMP_SLICES,
+                               global_batch_tokens=float(batch), **bare)  # fmt: skip
+            parts.append((f"batch ramp-up {i + 1}/{RAMP_SLICES}", replace(sc, training=training)))
+    for stage in tr.stages:
+        if stage.gpu_hours is not None:
+            parts.append((stage.name, stage.gpu_hours))
+            continue
+        training = replace(
+            tr,
+            tokens=float(stage.tokens or 0.0),
+            seq_len=stage.seq_len or tr.seq_len,
+            global_batch_tokens=stage.global_batch_tokens or tr.global_batch_tokens,
+            **bare,
+        )
+        # a stage searches its own layout (a longer context needs another one)
+        parts.append((stage.name, replace(sc, training=training, parallel=ParallelConfig())))
+    return replace(sc, training=replace(tr, tokens=main_tokens, **bare)), parts
+
+
+_BILL = ("gpu_hours", "wall_clock_days", "energy_mwh", "cost_usd", "co2_tonnes")
+
+
+def _stage_row(name: str, tokens: float, r: Result) -> dict[str, Any]:
+    lay = r.layout
+    return {
+        "name": name,
+        "tokens": tokens,
+        "seq_len": r.seq_len,
+        "feasible": r.feasible,
+        **{k: getattr(r, k) for k in _BILL},
+        "goodput": r.goodput,
+        "step_time_s": r.step_time_s,
+        "layout": ", ".join(f"{k}={lay[k]}" for k in ("tp", "pp", "dp", "ep", "cp")) if lay else "",
+    }
+
+
+def _whole_run(sc: Scenario, main: Result, done: list[tuple[str, Result | float]]) -> Result:
+    """The main stage's Result with the bill of the whole run: GPU-hours, days, energy, money
+    and CO2 summed over the main stage, the ramp-up slices and the further stages (each listed
+    in ``stages``); the steady-state fields (MFU, tokens/s, step time, layout) stay the main
+    stage's. An infeasible part makes the run infeasible, with its reason."""
+    tr = sc.training
+    full: dict[str, Any] = {
+        "train_tokens": tr.tokens,
+        "train_flops": main.flops_per_token * tr.tokens,
+    }
+    if not done:
+        return replace(main, **full)
+    main_tokens = main.train_tokens
+    rows = [_stage_row("main", main_tokens, main)]
+    for name, part in done:
+        if isinstance(part, Result):
+            tokens = part.train_tokens
+            rows.append(_stage_row(name, tokens, part))
+        else:
+            rows.append(_given_stage(sc, name, part))
+    blocked = next((r for r in rows if not r["feasible"]), None)
+    if blocked is not None:
+        reason = main.infeasible_reason if blocked["name"] == "main" else (
+            f"stage {blocked['name']!r} has no feasible layout"
+            + next((f": {p.infeasible_reason}" for n, p in done
+                    if n == blocked["name"] and isinstance(p, Result)), "")
+        )  # fmt: skip
+        nothing: dict[str, Any] = dict.fromkeys(_BILL)
+        return replace(main, **full, **nothing, feasible=False,
+                       infeasible_reason=reason, stages=rows)  # fmt: skip
+    totals: dict[str, Any] = {k: float(sum(r[k] or 0.0 for r in rows)) for k in _BILL}
+    if main.cost_usd is None:
+        totals["cost_usd"] = None
+    lost: dict[str, float] = {}
+    for _, part in [("main", main), *done]:
+        if isinstance(part, Result):
+            for k, v in part.gpu_hours_lost.items():
+                lost[k] = lost.get(k, 0.0) + v
+    interruptions = sum(
+        p.interruptions_expected or 0.0 for _, p in [("main", main), *done] if isinstance(p, Result)
+    )
+    return replace(main, **full, **totals, stages=rows, gpu_hours_lost=lost,
+                   interruptions_expected=interruptions)  # fmt: skip
+
+
+def _given_stage(sc: Scenario, name: str, hours: float) -> dict[str, Any]:
+    """A stage given by its published GPU-hours (e.g. post-training): its days, energy, money
+    and CO2 on the scenario's cluster."""
+    cl, hw = sc.cluster, sc.hardware
+    power = float(acc.power_per_gpu_w(hw.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu))
+    days = float(acc.wall_clock_days(hours, cl.n_gpus))
+    energy = float(acc.energy_mwh(hours, power, cl.pue))
+    parts = cost_parts(sc, hours, days, energy)
+    cost = float(parts["rental"] + parts["capital_amortised"] + parts["electricity"])
+    return {
+        "name": name, "tokens": 0.0, "seq_len": None, "feasible": True, "gpu_hours": hours,
+        "wall_clock_days": days, "energy_mwh": energy,
+        "cost_usd": cost if math.isfinite(cost) else None,
+        "co2_tonnes": float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
+        "goodput": None, "step_time_s": None, "layout": "given",
+    }  # fmt: skip
 
 
 @lru_cache(maxsize=4096)

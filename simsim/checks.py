@@ -163,6 +163,7 @@ def _check_training_cluster(c: _Checker) -> None:
         )
     c.one_of("training.precision", PRECISIONS)
     c.one_of("training.recompute", RECOMPUTE)
+    _check_stages(c)
     c.check("cluster.n_gpus", lambda v: v >= 1, "must be >= 1")
     c.check("cluster.pue", lambda v: v >= 1.0, "must be >= 1 (PUE is facility / IT energy)")
     c.non_negative("cluster.grid_kgco2_per_kwh")
@@ -193,6 +194,39 @@ def _check_training_cluster(c: _Checker) -> None:
             model,
             f"needs hardware.purchase_usd, unknown for {hw.name!r}; use rental or auto",
         )
+
+
+def _check_stages(c: _Checker) -> None:
+    tr = c.root.training
+    ramp = tr.batch_ramp
+    if ramp is not None:
+        gbt = tr.global_batch_tokens
+        if not 0 < ramp.start_batch_tokens < gbt:
+            c.fail("training.batch_ramp.start_batch_tokens", ramp.start_batch_tokens,
+                   f"must be in (0, training.global_batch_tokens={gbt:g})")  # fmt: skip
+        elif ramp.start_batch_tokens < tr.seq_len:
+            c.fail("training.batch_ramp.start_batch_tokens", ramp.start_batch_tokens,
+                   f"must be >= training.seq_len={tr.seq_len}")  # fmt: skip
+        if not 0 < ramp.ramp_tokens <= tr.tokens:
+            c.fail("training.batch_ramp.ramp_tokens", ramp.ramp_tokens,
+                   f"must be in (0, training.tokens={tr.tokens:g}]")  # fmt: skip
+    names = [s.name for s in tr.stages]
+    for i, s in enumerate(tr.stages):
+        where = f"training.stages[{i}]"
+        if names.count(s.name) > 1 or s.name == "main":
+            c.fail(f"{where}.name", s.name, "must be unique and not 'main'")
+        if (s.tokens is None) == (s.gpu_hours is None):
+            c.fail(where, s.name, "needs exactly one of tokens (simulated) or gpu_hours (given)")
+        if s.tokens is not None and not s.tokens > 0:
+            c.fail(f"{where}.tokens", s.tokens, "must be > 0")
+        if s.gpu_hours is not None and not s.gpu_hours >= 0:
+            c.fail(f"{where}.gpu_hours", s.gpu_hours, "must be >= 0")
+        seq = s.seq_len if s.seq_len is not None else tr.seq_len
+        gbt = s.global_batch_tokens if s.global_batch_tokens is not None else tr.global_batch_tokens
+        if seq <= 0:
+            c.fail(f"{where}.seq_len", seq, "must be > 0")
+        elif gbt < seq:
+            c.fail(f"{where}.global_batch_tokens", gbt, f"must be >= the stage's seq_len={seq}")
 
 
 def _check_parallel(c: _Checker) -> None:

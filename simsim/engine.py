@@ -28,7 +28,8 @@ GIB = 2.0**30
 
 #: Defaults for null layout fields that fixed mode does not search: micro-batch 1 and the 1F1B
 #: schedule (Megatron-LM's defaults). The stack's ZeRO stages and the virtual stages of a given
-#: interleaved schedule are tried (they change memory only); CP only in derived mode.
+#: interleaved schedule are tried (they change memory only), and CP for long sequences (where
+#: a sequence may not fit one GPU at all).
 FIXED_DEFAULTS: dict[str, Any] = {"micro_batch": 1, "schedule": "1f1b"}
 
 
@@ -82,7 +83,7 @@ def _union_axes(scs: Sequence[Scenario]) -> dict[str, list[Any]]:
     ep_max = max(
         (min(s.model.moe.n_experts, s.cluster.n_gpus) for s in scs if s.model.moe), default=1
     )
-    long_seq = derived and any(s.training.seq_len >= CP_MIN_SEQ for s in scs)
+    long_seq = any(s.training.seq_len >= CP_MIN_SEQ for s in scs)
     searched: dict[str, list[Any]] = {
         "tp": _powers_of_two(tp_max),
         "pp": _powers_of_two(pp_max),
@@ -122,7 +123,6 @@ def _allowed(scs: Sequence[Scenario], c: dict[str, NDArray[np.int64]]) -> NDArra
     its layers and GPUs, EP dividing its experts, CP for long sequences, >= 1 layer per
     interleaved chunk)."""
     par = scs[0].parallel
-    derived = scs[0].efficiency.mode == "derived"
     col = lambda f: np.asarray([f(s) for s in scs], dtype=np.int64)[:, None]  # noqa: E731
     ok = np.ones((len(scs), len(c["tp"])), dtype=bool)
     layers = col(lambda s: s.model.n_layers)
@@ -131,7 +131,7 @@ def _allowed(scs: Sequence[Scenario], c: dict[str, NDArray[np.int64]]) -> NDArra
     if par.pp is None:
         ok &= c["pp"] <= np.minimum(layers, col(lambda s: s.cluster.n_gpus))
     if par.cp is None:
-        long_seq = derived & (col(lambda s: s.training.seq_len) >= CP_MIN_SEQ)
+        long_seq = col(lambda s: s.training.seq_len) >= CP_MIN_SEQ
         ok &= long_seq | (c["cp"] == 1)
     if par.ep is None:
         n_exp = col(lambda s: s.model.moe.n_experts if s.model.moe else 1)

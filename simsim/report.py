@@ -75,6 +75,31 @@ def summary_table(r: Result) -> str:
         ),
         ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e"),
     ]
+    if r.goodput is not None:
+        lost = ", ".join(f"{k} {v:,.0f}" for k, v in r.gpu_hours_lost.items())
+        rows.append(
+            (
+                "goodput",
+                f"{100 * r.goodput:.1f}% of wall-clock trains"
+                + (
+                    f" (derived: {r.interruptions_expected:,.0f} interruptions expected, "
+                    f"checkpoint every {r.checkpoint_interval_s / 60:.0f} min; GPU-h lost: {lost})"
+                    if r.gpu_hours_lost and r.interruptions_expected is not None
+                    and r.checkpoint_interval_s is not None
+                    else " (given)"
+                ),
+            )
+        )  # fmt: skip
+    for s in r.stages:
+        rows.append(
+            (
+                "stage" if s is r.stages[0] else "",
+                f"{s['name']}: {_num(s['gpu_hours'], ',.0f')} GPU-h"
+                + (f", {s['tokens'] / 1e9:,.0f}B tokens at {s['seq_len']}" if s["tokens"] else "")
+                + (f" ({s['layout']})" if s["layout"] and s["layout"] != "given" else "")
+                + (" (published cost)" if s["layout"] == "given" else ""),
+            )
+        )  # fmt: skip
     b = r.step_breakdown_s
     if b:
         parts = ", ".join(

@@ -62,6 +62,10 @@ class Result:
     checkpoint_interval_s: float | None = None
     checkpoint_write_s: float | None = None
     gpu_hours_lost: dict[str, float] = field(default_factory=dict)
+    # the parts of the bill when the run has a batch ramp-up or further stages (main first):
+    # name, tokens, seq_len, feasible, gpu_hours, wall_clock_days, energy_mwh, cost_usd,
+    # co2_tonnes, goodput, step_time_s, layout; the bill fields above are their sums
+    stages: list[dict[str, Any]] = field(default_factory=list)
     infeasible_reason: str | None = None
     # the software stack preset: derived mode's schedules, overlaps and kernel efficiency
     software: str = "default"
@@ -82,7 +86,7 @@ class Result:
         """Flat scalar columns (nested dicts become ``parent.key``), for CSV and DataFrames."""
         row: dict[str, Any] = {}
         for key, value in self.to_dict().items():
-            if key in ("alternative_layouts", "assumptions"):
+            if key in ("alternative_layouts", "assumptions", "stages"):
                 continue  # a table of its own; in result.json
             if isinstance(value, dict):
                 for sub, v in value.items():

@@ -142,12 +142,38 @@ class HardwareConfig:
 
 # --- training, cluster, layout, efficiency, software -----------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
+class StageConfig:
+    """A further stage of the run (context extension, annealing, post-training) that the bill
+    adds: ``tokens`` trained at ``seq_len`` and ``global_batch_tokens`` (null = the main stage's)
+    with a layout searched for the stage, or a published cost in ``gpu_hours`` instead."""
+
+    name: str
+    tokens: float | None = None
+    seq_len: int | None = None
+    global_batch_tokens: float | None = None
+    gpu_hours: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchRampConfig:
+    """The global batch grows linearly from ``start_batch_tokens`` to
+    ``training.global_batch_tokens`` over the first ``ramp_tokens`` of the main stage."""
+
+    start_batch_tokens: float
+    ramp_tokens: float
+    source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TrainingConfig:
     tokens: float
     seq_len: int
     global_batch_tokens: float
     precision: str = "bf16"
     recompute: str = "selective"
+    batch_ramp: BatchRampConfig | None = None
+    stages: tuple[StageConfig, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

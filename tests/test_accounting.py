@@ -21,7 +21,11 @@ def test_deepseek_v3_headline_cost_is_exact():
 def test_deepseek_v3_cost_through_simulate():
     # The same chain end to end: DeepSeek's $2/h H800 preset and a fixed MFU chosen so that the
     # run takes the published 2,788K GPU-hours; the cost must be $5.576M to the dollar.
-    cfg = simsim.compose(["experiment=deepseek_v3", "efficiency.mode=fixed"])
+    # the pre-training alone at a given goodput of 1: the identity hours x price
+    cfg = simsim.compose(
+        ["experiment=deepseek_v3", "efficiency.mode=fixed", "training.stages=[]",
+         "training.batch_ramp=null", "cluster.goodput=1"]
+    )  # fmt: skip
     r0 = simsim.simulate(cfg)
     mfu = r0.mfu * r0.gpu_hours / 2.788e6
     cfg.efficiency.mfu = mfu

@@ -139,3 +139,9 @@ def test_multirun_reports_a_bad_job_and_runs_the_others(tmp_path: Path):
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "cluster.n_gpus=-1 must be >= 1" in rows[1]["error"]
     assert rows[2]["n_gpus"] == "128" and float(rows[2]["gpu_hours"]) > 0
+
+
+def test_readme_shows_the_committed_default_table():
+    repo = Path(__file__).resolve().parents[1]
+    table = (repo / "results" / "default" / "summary.txt").read_text().rstrip("\n")
+    assert f"```text\n{table}\n```" in (repo / "README.md").read_text()

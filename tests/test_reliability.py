@@ -52,7 +52,8 @@ def test_llama3_405b_effective_training_time_above_90_percent():
 def test_more_gpus_more_interruptions_lower_ettr():
     # the same job on 5x the GPUs (H20 vs H100 for DeepSeek-V3): ~5x the interruption rate,
     # so a lower ETTR; the expected interruptions per wall-clock hour scale with the fleet
-    base = ("experiment=deepseek_v3", "efficiency.mode=fixed", "efficiency.mfu=0.2")
+    base = ("experiment=deepseek_v3", "efficiency.mode=fixed", "efficiency.mfu=0.2",
+            "training.stages=[]", "training.batch_ramp=null")  # fmt: skip
     small = simsim.simulate(scenario(*base, "cluster.n_gpus=2048"))
     big = simsim.simulate(scenario(*base, "cluster.n_gpus=10240"))
     rate = lambda r: r.interruptions_expected / (r.wall_clock_days * 24)  # noqa: E731
@@ -75,3 +76,46 @@ def test_asynchronous_checkpoints_waste_less():
     asyn = simsim.simulate(scenario(*base, "reliability.checkpoint=async"))
     assert asyn.ettr > sync.ettr
     assert asyn.gpu_hours_lost["checkpointing"] < sync.gpu_hours_lost["checkpointing"]
+
+
+def test_deepseek_v3_whole_bill_by_stage():
+    # DeepSeek-V3 tech report Table 1: 2,664K (pre-training) + 119K (context extension) + 5K
+    # (post-training) = 2,788K H800 GPU-hours. simsim simulates the pre-training with its batch
+    # ramp-up (§4.2) and derived goodput, the two 1000-step context-extension phases (§4.3) with
+    # layouts of their own, and takes post-training at its published cost. Accuracy claim: 10%
+    # on the total, 20% on the context extension (long-context throughput is simulated, not fit).
+    r = simsim.simulate(scenario("experiment=deepseek_v3"))
+    rows = {s["name"]: s for s in r.stages}
+    assert r.gpu_hours == pytest.approx(sum(s["gpu_hours"] for s in r.stages), rel=1e-12)
+    assert r.gpu_hours == pytest.approx(2.788e6, rel=0.10)
+    context = rows["context_32k"]["gpu_hours"] + rows["context_128k"]["gpu_hours"]
+    assert context == pytest.approx(119e3, rel=0.20)
+    assert rows["post_training"]["gpu_hours"] == 5000
+    assert rows["post_training"]["cost_usd"] == pytest.approx(5000 * 2.0)  # $2/h, Table 1
+    assert rows["context_128k"]["layout"] != rows["main"]["layout"]  # a layout of its own
+    # the ramp-up's smaller batches run slower per token than the full batch
+    ramp = [s for s in r.stages if s["name"].startswith("batch ramp-up")]
+    assert len(ramp) == 4 and all(
+        s["gpu_hours"] / s["tokens"] > rows["main"]["gpu_hours"] / rows["main"]["tokens"]
+        for s in ramp
+    )
+    assert r.train_tokens == 14.8e12  # the contract's training tokens: the main stage's
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.batch_ramp={start_batch_tokens: 1e9, ramp_tokens: 1e9}",
+         "training.batch_ramp.start_batch_tokens=1000000000.0 must be in (0, "),
+        ("training.stages=[{name: x, tokens: 1e9, gpu_hours: 5}]",
+         "needs exactly one of tokens (simulated) or gpu_hours (given)"),
+        ("training.stages=[{name: x, tokens: 1e9, seq_len: 8192, global_batch_tokens: 4096}]",
+         "training.stages[0].global_batch_tokens=4096"),
+        ("reliability.checkpoint=sometimes", "reliability.checkpoint='sometimes' must be one of"),
+        ("reliability.restart_minutes=-1", "reliability.restart_minutes=-1.0 must be >= 0"),
+    ],
+)  # fmt: skip
+def test_bad_stage_and_reliability_inputs(override: str, message: str):
+    with pytest.raises(simsim.ConfigError) as exc:
+        simsim.compose(["model=llama3_8b", override])
+    assert message in str(exc.value)
