@@ -106,9 +106,19 @@ def _sweep(scenario: Scenario, app: AppConfig, stage: Path, out_dir: Path) -> in
     dt = time.perf_counter() - t0
     write_csv(df, stage / "sweep.csv")
     atomic_write(stage / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
-    print(df.head(20).to_string(index=False))
+    print(df.head(20).to_string(index=False, float_format=_readable))
     print(f"{len(df):,} points in {dt:.2f} s; written: {out_dir / 'sweep.csv'} and sweep.parquet")
     return 0
+
+
+def _readable(v: float) -> str:
+    """Table numbers without scientific notation: 4 significant digits below 10,000, whole
+    numbers with thousands separators above (FLOP counts keep an exponent)."""
+    if v != v:  # NaN
+        return "n/a"
+    if abs(v) >= 1e15:
+        return f"{v:.3e}"
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
 
 
 def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:

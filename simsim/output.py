@@ -49,10 +49,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_csv(df: Any, path: Path) -> Path:
-    """A pandas table as CSV, atomically: no index, 6 significant digits, ``\n`` line ends (the
-    same table gives the same bytes on every platform). Returns ``path``."""
+    """A pandas table as CSV, atomically: no index, 10 significant digits (money to the cent up
+    to $100M), ``\n`` line ends (the same table gives the same bytes on every platform).
+    Returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     return path
 
 

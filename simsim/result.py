@@ -86,6 +86,9 @@ class Result:
         """Flat scalar columns (nested dicts become ``parent.key``), for CSV and DataFrames."""
         row: dict[str, Any] = {}
         for key, value in self.to_dict().items():
+            if key == "layouts_rejected":  # reasons are sentences: their total is the column
+                row["layouts_rejected"] = sum(value.values())
+                continue
             if key in ("alternative_layouts", "assumptions", "stages"):
                 continue  # a table of its own; in result.json
             if isinstance(value, dict):
