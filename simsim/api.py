@@ -247,6 +247,9 @@ def _whole_run(sc: Scenario, main: Result, done: list[tuple[str, Result | float]
     totals: dict[str, Any] = {k: float(sum(r[k] or 0.0 for r in rows)) for k in _BILL}
     if main.cost_usd is None:
         totals["cost_usd"] = None
+    else:  # every cost component is proportional to the GPU-hours on one cluster
+        scale = totals["cost_usd"] / main.cost_usd if main.cost_usd else 1.0
+        totals["cost_breakdown_usd"] = {k: v * scale for k, v in main.cost_breakdown_usd.items()}
     lost: dict[str, float] = {}
     for _, part in [("main", main), *done]:
         if isinstance(part, Result):

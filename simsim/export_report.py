@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 from numpy.typing import ArrayLike
 
 from . import accounting as acc
@@ -37,7 +38,7 @@ from .export_control import (
     with_compute_scaled,
 )
 from .output import write_csv
-from .plots import format_log_axis, save_figure, styled, subplots
+from .plots import compact_label, format_log_axis, save_figure, styled, subplots
 from .report import format_frame
 from .scenario import compose_dict, resolve
 from .schema import Scenario
@@ -91,6 +92,10 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
         "status_2023": _status(status),
         "feasible": r.feasible,
         "gpu_hours": r.gpu_hours,
+        # the main stage's tokens at its steady-state rate: what the step breakdown divides
+        "steady_gpu_hours": r.train_tokens / r.tokens_per_s * r.n_gpus / 3600.0
+        if r.tokens_per_s
+        else None,
         "days": r.wall_clock_days,
         "energy_mwh": r.energy_mwh,
         "cost_usd": r.cost_usd,
@@ -243,12 +248,13 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
     """GPU-hours per chip for each model, and the step breakdown behind it."""
     models = list(dict.fromkeys(df["model"]))
     fig, axes = subplots(
-        1, len(models), figsize=(5.5 * len(models), 3.8), layout="constrained", squeeze=False
+        1, len(models), figsize=(5.5 * len(models), 4.3), layout="constrained", squeeze=False
     )
     for ax, model in zip(axes[0], models, strict=True):
         sub = df[(df["model"] == model) & df["feasible"]]
         x = np.arange(len(sub))
         step = sub["step_s"].to_numpy(float)
+        steady = sub["steady_gpu_hours"].to_numpy(float) / 1e6
         hours = sub["gpu_hours"].to_numpy(float) / 1e6
         parts = [
             ("compute", "compute_s", "C0"),
@@ -257,15 +263,18 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
         ]
         bottom = np.zeros(len(sub))
         for label, col, color in parts:
-            share = sub[col].to_numpy(float) / step * hours
+            share = sub[col].to_numpy(float) / step * steady
             ax.bar(x, share, bottom=bottom, color=color, label=label)
             bottom += share
-        ax.bar(x, hours - bottom, bottom=bottom, color="C8", label="data parallel, optimizer")
+        ax.bar(x, steady - bottom, bottom=bottom, color="C4", label="data parallel, optimizer")
+        ax.bar(x, hours - steady, bottom=steady, color="C5",
+               label="whole run: interruptions, checkpoints, ramp-up, other stages")  # fmt: skip
         labels = [f"{h}\n{p}" for h, p in zip(sub["hardware"], sub["precision"], strict=True)]
         ax.set_xticks(x, labels, rotation=30, ha="right")
         ax.set_ylabel("GPU-hours [millions]")
         ax.set_title(model, fontsize=10)
-        ax.legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=7)
     fig.suptitle(
         "Training GPU-hours by chip (derived mode), split by where the step time goes", fontsize=10
     )
@@ -291,7 +300,18 @@ def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
     right.set_ylabel(f"wall-clock on {n_gpus:.0f} GPUs [days]")
     for axis in (ax.xaxis, ax.yaxis, right.yaxis):
         format_log_axis(axis)
-    ax.set_title(f"{df['model'].iloc[0]} on the fastest compliant variant", fontsize=10)
+    # a tick at every threshold swept (a log axis over less than a decade shows only one or two)
+    xs = df[x].to_numpy(float)
+    crowded = np.r_[False, xs[1:] / xs[:-1] < 1.1]  # a tick closer than 10% to the previous
+    labels = [
+        "" if c else compact_label(float(f"{v:.3g}")) for v, c in zip(xs, crowded, strict=True)
+    ]
+    ax.set_xticks(xs, labels)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    base = str(df["hardware"].iloc[0]).split("@")[0]
+    ax.set_title(
+        f"{df['model'].iloc[0]} on the fastest {base} variant each threshold allows", fontsize=10
+    )
     return save_figure(fig, stem)
 
 

@@ -72,15 +72,17 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
         ("energy_mwh", "energy [MWh]"),
         ("cost_usd", "cost [USD]"),
     ]
-    fig, axes = subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+    # x = parameters active per token (= all of them for a dense model): what a token's compute
+    # scales with, so each family's curve is monotone; MoE points are labelled with their model
+    fig, axes = subplots(1, 3, figsize=(12, 4.0), layout="constrained")
     for ax, (col, label) in zip(axes, metrics, strict=True):
         for i, hw in enumerate(dict.fromkeys(df["hardware"])):
             for kind, marker in (("dense", "o"), ("moe", "s")):
                 sub = df[
                     (df["hardware"] == hw) & (df["kind"] == kind) & df["feasible"]
-                ].sort_values("total_params")
+                ].sort_values("active_params")
                 ax.plot(
-                    sub["total_params"],
+                    sub["active_params"],
                     sub[col],
                     marker=marker,
                     color=f"C{i}",
@@ -88,11 +90,20 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
                     mfc=f"C{i}" if kind == "dense" else "none",
                     label=f"{hw}, {kind}",
                 )
-        ax.set(xscale="log", yscale="log", xlabel="total parameters", ylabel=label)
+                if i == 0 and kind == "moe":  # name each MoE once, at the first chip's point
+                    for _, row in sub.iterrows():
+                        ax.annotate(
+                            str(row["model"]), (row["active_params"], row[col]), fontsize=5,
+                            xytext=(3, -6), textcoords="offset points", color="0.35",
+                        )  # fmt: skip
+        ax.set(xscale="log", yscale="log", xlabel="active parameters per token", ylabel=label)
         format_log_axis(ax.xaxis, subs=(1.0,))
         format_log_axis(ax.yaxis, subs=(1.0,))
     axes[0].legend(fontsize=6)
-    fig.suptitle("Training cost vs model size, 15T tokens on 2048 GPUs (derived mode)", fontsize=10)
+    fig.suptitle(
+        "Training cost vs model size (active parameters), 15T tokens on 2048 GPUs (derived mode)",
+        fontsize=10,
+    )
     return save_figure(fig, stem)
 
 

@@ -121,6 +121,20 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
+def _cost_parts(r: Result) -> dict[str, float]:
+    """Money by stage of the run when it has stages (ramp-up slices together), else by
+    component (rental, or capital and electricity)."""
+    if not r.stages or r.cost_usd is None:
+        return dict(r.cost_breakdown_usd)
+    per_hour = r.cost_usd / r.gpu_hours if r.gpu_hours else 0.0
+    parts: dict[str, float] = {}
+    for s in r.stages:
+        name = "batch ramp-up" if s["name"].startswith("batch ramp-up") else s["name"]
+        name = "pre-training" if name == "main" else name
+        parts[name] = parts.get(name, 0.0) + (s["gpu_hours"] or 0.0) * per_hour
+    return parts
+
+
 @styled
 def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
     """Where the energy, the money and (derived mode) the step time go, as stacked bars."""
@@ -134,12 +148,19 @@ def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
         "rest of node": it * cl.node_overhead_w_per_gpu,
         "facility (PUE)": r.energy_mwh - it * (gpu_w + cl.node_overhead_w_per_gpu),
     }
-    panels = [("energy [MWh]", energy), ("cost [USD]", dict(r.cost_breakdown_usd))]
+    panels = [("energy [MWh]", energy), ("cost [USD]", _cost_parts(r))]
+    if r.gpu_hours_lost:
+        useful = r.gpu_hours - sum(r.gpu_hours_lost.values())
+        hours = {
+            "training": useful,
+            **{k.replace("_", " "): v for k, v in r.gpu_hours_lost.items()},
+        }
+        panels.append(("GPU-hours (whole run)", hours))
     if r.step_breakdown_s:
         step = {k: v for k, v in r.step_breakdown_s.items() if k != "step"}
         panels.append(("step time [s]", step))
     fig, axes = subplots(
-        len(panels), 1, figsize=(7.0, 1.3 * len(panels) + 0.8), layout="constrained"
+        len(panels), 1, figsize=(7.0, 1.2 * len(panels) + 0.8), layout="constrained"
     )
     for ax, (label, parts) in zip(np.atleast_1d(axes), panels, strict=True):
         left = 0.0
@@ -150,6 +171,7 @@ def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
             left += value
         ax.set_yticks([])
         ax.set_xlabel(label)
+        ax.xaxis.set_major_formatter(FuncFormatter(compact_label))  # 5M, not 5 x 1e6
         ax.legend(
             ncols=min(len(parts), 5), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45)
         )
