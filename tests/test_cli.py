@@ -145,3 +145,17 @@ def test_readme_shows_the_committed_default_table():
     repo = Path(__file__).resolve().parents[1]
     table = (repo / "results" / "default" / "summary.txt").read_text().rstrip("\n")
     assert f"```text\n{table}\n```" in (repo / "README.md").read_text()
+
+
+def test_committed_default_figures_are_current(tmp_path: Path):
+    # the README shows results/default/*.png: re-render them and compare byte for byte
+    from simsim.plots import plot_costs, plot_result
+
+    repo = Path(__file__).resolve().parents[1]
+    sc = simsim.resolve(simsim.compose(["experiment=deepseek_v3"]))
+    r = simsim.simulate(sc)
+    plot_result(r, tmp_path / "flops_breakdown")
+    plot_costs(r, sc, tmp_path / "cost_breakdown")
+    for name in ("flops_breakdown.png", "cost_breakdown.png", "cost_breakdown.svg"):
+        fresh = (tmp_path / name).read_bytes()
+        assert fresh == (repo / "results" / "default" / name).read_bytes(), name
