@@ -51,9 +51,14 @@ def main() -> None:
     t = best_of(lambda: compose_dict(ov))
     print(f"compose_dict (no OmegaConf object):     {t * 1e3:6.1f} ms")
     cfg = simsim.compose(["experiment=deepseek_v3"])
-    sc = simsim.resolve(cfg)
+    whole = simsim.resolve(cfg)
     t = best_of(lambda: simsim.resolve(cfg))
     print(f"resolve(DictConfig) -> Scenario:        {t * 1e3:6.2f} ms")
+    t = best_of(lambda: simsim.simulate(whole), repeat=5)
+    print(f"simulate, DeepSeek-V3 whole bill:       {t * 1e3:6.2f} ms  (ramp-up slices, two "
+          "long-context stages: 7 layout searches)")  # fmt: skip
+    # the pre-training stage alone (the layout-search target)
+    sc = whole.replace(**{"training.stages": [], "training.batch_ramp": None})
     fixed = simsim.resolve(
         compose_dict(
             ["model=llama3_70b", "hardware=h100_sxm", "parallel.tp=8", "parallel.pp=4",

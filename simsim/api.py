@@ -8,6 +8,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from numpy.typing import ArrayLike
 from omegaconf import DictConfig
 
@@ -65,44 +66,47 @@ def _cost(
     return "owned", {k: float(parts[k]) for k in ("capital_amortised", "electricity")}
 
 
-def run_reliability(sc: Scenario, params_with_mtp: float) -> dict[str, float]:
+def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
     """Interruption rate, checkpoint write and interval, and the shares of wall-clock lost to
-    each cause, for the scenario's cluster (:mod:`simsim.physics.reliability`). A checkpoint
-    holds the 16-bit weights and the optimizer state (master weights and moments) of every
-    parameter, MTP modules included, written in parallel by all GPUs."""
-    rel, n, hw = sc.reliability, sc.cluster.n_gpus, sc.hardware
-    w, _, o = STATE_BYTES[sc.training.precision]
-    state = params_with_mtp * (w + o)
-    per_h = float(
-        R.job_interruptions_per_hour(
-            n, rel.interruptions_per_gpu_hour, rel.planned_interruptions_per_day
-        )
+    each cause, for each scenario's cluster (:mod:`simsim.physics.reliability`), in one
+    vectorised evaluation. A checkpoint holds the 16-bit weights and the optimizer state
+    (master weights and moments) of every parameter, MTP modules included, written in parallel
+    by all GPUs; an asynchronous one blocks training only for the copy to host memory."""
+    if not scs:
+        return []
+    col = lambda f: np.asarray([f(s) for s in scs], dtype=float)  # noqa: E731
+    n = col(lambda s: s.cluster.n_gpus)
+    state = col(lambda s: _model_numbers(s.model, s.training.seq_len, s.training.recompute)[0][
+        "total_with_mtp"] * sum(STATE_BYTES[s.training.precision][::2]))  # fmt: skip
+    per_h = R.job_interruptions_per_hour(
+        n, col(lambda s: s.reliability.interruptions_per_gpu_hour),
+        col(lambda s: s.reliability.planned_interruptions_per_day),
+    )  # fmt: skip
+    with np.errstate(divide="ignore"):
+        mtbf = np.where(per_h > 0, 3600.0 / np.maximum(per_h, 1e-300), np.inf)
+    write = R.checkpoint_write_s(
+        state, n, col(lambda s: s.reliability.checkpoint_write_gbps_per_gpu)
     )
-    mtbf = 3600.0 / per_h if per_h > 0 else float("inf")
-    write = float(R.checkpoint_write_s(state, n, rel.checkpoint_write_gbps_per_gpu))
-    if rel.checkpoint == "async" and hw.pcie_gbps:
-        blocking = state / n / (hw.pcie_gbps * 1e9)  # the device-to-host copy
-    else:
-        blocking = write
-    if rel.checkpoint_interval_minutes is not None:
-        interval = rel.checkpoint_interval_minutes * 60.0
-    elif math.isfinite(mtbf):
-        interval = float(R.optimal_checkpoint_interval_s(blocking, mtbf))
-    else:
-        interval = float("inf")
-    interval = max(interval, write)  # the next checkpoint waits for the previous write
-    if not math.isfinite(mtbf):  # no interruptions: nothing lost
-        none = dict.fromkeys(
-            ("checkpointing", "lost_work", "restarts", "interruptions_per_hour"), 0.0
-        )
-        return {"ettr": 1.0, "interval_s": interval, "write_s": write, **none}
-    parts = R.wasted_fractions(blocking, interval, mtbf, rel.restart_minutes * 60.0)
-    return {
-        **{k: float(v) for k, v in parts.items()},
-        "interruptions_per_hour": per_h,
-        "interval_s": interval,
-        "write_s": write,
-    }
+    host = col(lambda s: s.hardware.pcie_gbps or np.nan)
+    is_async = col(lambda s: s.reliability.checkpoint == "async") > 0
+    blocking = np.where(is_async & np.isfinite(host), state / n / (host * 1e9), write)
+    given = col(lambda s: np.nan if s.reliability.checkpoint_interval_minutes is None
+                else s.reliability.checkpoint_interval_minutes * 60.0)  # fmt: skip
+    optimal = np.where(np.isfinite(mtbf), R.optimal_checkpoint_interval_s(blocking, mtbf), np.inf)
+    # the next checkpoint waits for the previous write
+    interval = np.maximum(np.where(np.isfinite(given), given, optimal), write)
+    parts = R.wasted_fractions(
+        blocking, interval, mtbf, col(lambda s: s.reliability.restart_minutes * 60.0)
+    )
+    out = []
+    for i in range(len(scs)):
+        row = {k: float(v[i]) for k, v in parts.items()}
+        if not np.isfinite(mtbf[i]):  # no interruptions: nothing lost
+            row = {"ettr": 1.0, "checkpointing": 0.0, "lost_work": 0.0, "restarts": 0.0}
+        row.update(interruptions_per_hour=float(per_h[i]), interval_s=float(interval[i]),
+                   write_s=float(write[i]))  # fmt: skip
+        out.append(row)
+    return out
 
 
 def assumptions(sc: Scenario) -> list[str]:
@@ -148,7 +152,10 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
     runs += [part for _, parts in plans for _, part in parts if isinstance(part, Scenario)]
     archs = [_arch(sc.model) for sc in runs]
     choices = choose_layouts(runs, archs, top_n)
-    results = iter([_result(sc, a, c) for sc, a, c in zip(runs, archs, choices, strict=True)])
+    rels = run_reliability(runs)
+    results = iter(
+        [_result(sc, a, c, r) for sc, a, c, r in zip(runs, archs, choices, rels, strict=True)]
+    )
     mains = [next(results) for _ in plans]
     out = []
     for sc, main, (_, parts) in zip(scenarios, mains, plans, strict=True):
@@ -225,6 +232,8 @@ def _whole_run(sc: Scenario, main: Result, done: list[tuple[str, Result | float]
         "train_flops": main.flops_per_token * tr.tokens,
     }
     if not done:
+        if main.train_tokens == tr.tokens:
+            return main  # nothing to add (no ramp-up, no stages)
         return replace(main, **full)
     main_tokens = main.train_tokens
     rows = [_stage_row("main", main_tokens, main)]
@@ -298,7 +307,7 @@ def _model_numbers(
     return params, fpt, float(A.recompute_flops_per_token(arch, seq_len, recompute))
 
 
-def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
+def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, float]) -> Result:
     model, hw, tr, cl = sc.model, sc.hardware, sc.training, sc.cluster
     params, fpt, recompute = _model_numbers(model, tr.seq_len, tr.recompute)
     hw_fpt = fpt["total"] + recompute
@@ -341,7 +350,6 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice) -> Result:
             mfu = _mfu(sc)
             achieved = mfu * peak
             tokens_per_s = n * achieved / flops_per_token
-        rel = run_reliability(sc, params["total_with_mtp"])
         goodput = rel["ettr"] if cl.goodput is None else cl.goodput
         hours = float(acc.gpu_hours(train_flops, achieved, goodput))
         days = float(acc.wall_clock_days(hours, n))
