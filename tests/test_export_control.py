@@ -24,8 +24,8 @@ def spec(**kw):
 @pytest.mark.parametrize(
     ("chip", "r2022", "r2023"),
     [
-        # published classifications of these chips ([S35], [S38], [S48] in
-        # simsim/data/references.md, export-control section)
+        # published classifications of these chips (88 FR 73458 and its technical notes;
+        # SemiAnalysis, 'Wafer Wars', 2023-10-24: simsim/data/references.md)
         ("a100_80gb", "3A090.a", "3A090.a"),
         ("h100_sxm", "3A090.a", "3A090.a"),
         ("a800_80gb", None, "3A090.a"),
