@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -259,33 +258,45 @@ def _whole_run(sc: Scenario, main: Result, done: list[tuple[str, Result | float]
     else:  # every cost component is proportional to the GPU-hours on one cluster
         scale = totals["cost_usd"] / main.cost_usd if main.cost_usd else 1.0
         totals["cost_breakdown_usd"] = {k: v * scale for k, v in main.cost_breakdown_usd.items()}
-    lost: dict[str, float] = {}
-    for _, part in [("main", main), *done]:
-        if isinstance(part, Result):
-            for k, v in part.gpu_hours_lost.items():
-                lost[k] = lost.get(k, 0.0) + v
-    interruptions = sum(
-        p.interruptions_expected or 0.0 for _, p in [("main", main), *done] if isinstance(p, Result)
-    )
+    simulated = [main, *(p for _, p in done if isinstance(p, Result))]
+    lost = {k: sum(r.gpu_hours_lost.get(k, 0.0) for r in simulated) for k in main.gpu_hours_lost}
+    interruptions = sum(r.interruptions_expected or 0.0 for r in simulated)
     return replace(main, **full, **totals, stages=rows, gpu_hours_lost=lost,
                    interruptions_expected=interruptions)  # fmt: skip
 
 
-def _given_stage(sc: Scenario, name: str, hours: float) -> dict[str, Any]:
-    """A stage given by its published GPU-hours (e.g. post-training): its days, energy, money
-    and CO2 on the scenario's cluster."""
-    cl, hw = sc.cluster, sc.hardware
-    power = float(acc.power_per_gpu_w(hw.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu))
+def _power_w(sc: Scenario) -> float:
+    cl = sc.cluster
+    return float(
+        acc.power_per_gpu_w(sc.hardware.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu)
+    )
+
+
+def _bill(sc: Scenario, hours: float) -> dict[str, Any]:
+    """Days, energy, money (with its basis and breakdown) and CO2 of ``hours`` GPU-hours on the
+    scenario's cluster."""
+    cl = sc.cluster
     days = float(acc.wall_clock_days(hours, cl.n_gpus))
-    energy = float(acc.energy_mwh(hours, power, cl.pue))
-    parts = cost_parts(sc, hours, days, energy)
-    cost = float(parts["rental"] + parts["capital_amortised"] + parts["electricity"])
+    energy = float(acc.energy_mwh(hours, _power_w(sc), cl.pue))
+    basis, breakdown = _cost(sc, hours, days, energy)
     return {
-        "name": name, "tokens": 0.0, "seq_len": None, "feasible": True, "gpu_hours": hours,
-        "wall_clock_days": days, "energy_mwh": energy,
-        "cost_usd": cost if math.isfinite(cost) else None,
+        "gpu_hours": hours,
+        "wall_clock_days": days,
+        "energy_mwh": energy,
+        "cost_usd": float(sum(breakdown.values())) if breakdown else None,
+        "cost_basis": basis,
+        "cost_breakdown_usd": breakdown,
         "co2_tonnes": float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
-        "goodput": None, "step_time_s": None, "layout": "given",
+    }
+
+
+def _given_stage(sc: Scenario, name: str, hours: float) -> dict[str, Any]:
+    """A stage given by its published GPU-hours (e.g. post-training), billed on the scenario's
+    cluster."""
+    bill = _bill(sc, hours)
+    return {
+        "name": name, "tokens": 0.0, "seq_len": None, "feasible": True,
+        **{k: bill[k] for k in _BILL}, "goodput": None, "step_time_s": None, "layout": "given",
     }  # fmt: skip
 
 
@@ -315,7 +326,7 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
     train_flops = flops_per_token * tr.tokens
     peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
     bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
-    power = float(acc.power_per_gpu_w(hw.tdp_w, cl.gpu_power_fraction, cl.node_overhead_w_per_gpu))
+    power = _power_w(sc)
 
     perf: dict[str, Any] = dict.fromkeys(
         (
@@ -338,8 +349,17 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
         ),
     )
     perf["gpu_hours_lost"] = {}
-    breakdown: dict[str, float] = {}
-    if choice.feasible:
+    perf["cost_breakdown_usd"] = {}
+    reason = choice.reason
+    goodput = rel["ettr"] if cl.goodput is None else cl.goodput
+    feasible = choice.feasible
+    if feasible and goodput <= 0:
+        feasible = False  # the job cannot progress: interruptions cost more than they leave
+        reason = (
+            f"interruptions outpace training: {rel['interruptions_per_hour']:.3g} per hour on "
+            f"{cl.n_gpus} GPUs leave no time to train (reliability.*; or give cluster.goodput)"
+        )
+    if feasible:
         n = cl.n_gpus
         step_tokens = choice.layout["global_batch_seqs"] * tr.seq_len
         if sc.efficiency.mode == "derived":
@@ -350,10 +370,9 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
             mfu = _mfu(sc)
             achieved = mfu * peak
             tokens_per_s = n * achieved / flops_per_token
-        goodput = rel["ettr"] if cl.goodput is None else cl.goodput
         hours = float(acc.gpu_hours(train_flops, achieved, goodput))
-        days = float(acc.wall_clock_days(hours, n))
-        wall_h = days * acc.HOURS_PER_DAY
+        bill = _bill(sc, hours)
+        wall_h = bill["wall_clock_days"] * acc.HOURS_PER_DAY
         reliability = {
             "goodput": goodput,
             "ettr": rel["ettr"],
@@ -365,20 +384,13 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
                 k: rel[k] * hours for k in ("checkpointing", "lost_work", "restarts")
             } if cl.goodput is None else {},
         }  # fmt: skip
-        energy = float(acc.energy_mwh(hours, power, cl.pue))
-        basis, breakdown = _cost(sc, hours, days, energy)
         perf.update(
             mfu=mfu,
             mfu_bf16_basis=achieved / bf16 if bf16 else None,
             achieved_tflops_per_gpu=achieved / 1e12,
             tokens_per_s=tokens_per_s,
             step_time_s=step_tokens / tokens_per_s,
-            gpu_hours=hours,
-            wall_clock_days=days,
-            energy_mwh=energy,
-            cost_usd=float(sum(breakdown.values())) if breakdown else None,
-            cost_basis=basis,
-            co2_tonnes=float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
+            **bill,
             **reliability,
         )
     components = {k: v / 1e9 for k, v in fpt.items() if k != "total"}
@@ -398,14 +410,13 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
         hardware_flops_per_token=hw_fpt,
         train_flops=train_flops,
         flops_breakdown_gflop_per_token=components,
-        feasible=choice.feasible,
+        feasible=feasible,
         layout=choice.layout,
         memory_gb_per_gpu=choice.memory_gb.get("total"),
         memory_breakdown_gb=choice.memory_gb,
         peak_tflops_per_gpu=peak / 1e12,
         power_per_gpu_w=power,
-        cost_breakdown_usd=breakdown,
-        infeasible_reason=choice.reason,
+        infeasible_reason=reason,
         step_breakdown_s=choice.step_breakdown_s,
         alternative_layouts=choice.alternatives,
         layouts_rejected=choice.rejected,

@@ -62,6 +62,16 @@ def test_more_gpus_more_interruptions_lower_ettr():
     assert big.ettr < small.ettr
 
 
+def test_a_job_that_cannot_progress_is_infeasible():
+    # a restart every few minutes on a huge fleet: interruptions eat all the time
+    r = simsim.simulate(
+        scenario("model=llama3_8b", "cluster.n_gpus=64", "reliability.restart_minutes=600",
+                 "reliability.interruptions_per_gpu_hour=0.01")
+    )  # fmt: skip
+    assert not r.feasible and r.gpu_hours is None
+    assert "interruptions outpace training" in r.infeasible_reason
+
+
 def test_given_goodput_overrides_the_derived_one():
     r = simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=64", "cluster.goodput=0.8"))
     assert r.goodput == 0.8 and r.gpu_hours_lost == {}
@@ -82,8 +92,9 @@ def test_deepseek_v3_whole_bill_by_stage():
     # DeepSeek-V3 tech report Table 1: 2,664K (pre-training) + 119K (context extension) + 5K
     # (post-training) = 2,788K H800 GPU-hours. simsim simulates the pre-training with its batch
     # ramp-up (§4.2) and derived goodput, the two 1000-step context-extension phases (§4.3) with
-    # layouts of their own, and takes post-training at its published cost. Accuracy claim: 10%
-    # on the total, 20% on the context extension (long-context throughput is simulated, not fit).
+    # layouts of their own, and takes post-training at its published cost. Accuracy claims:
+    # 10% on the total (issue 12's bar; -4.8% today) and 20% on the context extension (-13%
+    # today: a bound set after the first measurement, not a prior claim; nothing is fitted).
     r = simsim.simulate(scenario("experiment=deepseek_v3"))
     rows = {s["name"]: s for s in r.stages}
     assert r.gpu_hours == pytest.approx(sum(s["gpu_hours"] for s in r.stages), rel=1e-12)

