@@ -27,10 +27,11 @@ PINNED = {
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
-# fixed mode's GPU-hours median rose 11 -> 14 when goodput became derived (its MFU prior was
-# already optimistic on some whole runs, which now also pay for interruptions)
+# fixed mode's GPU-hours median rose 11 -> 15 when goodput became derived and Llama 3.1 405B
+# left the held-out rows (its MFU prior was already optimistic on some whole runs, which now
+# also pay for interruptions)
 PINNED_FIXED = {
-    "gpu_hours": (14, 35),
+    "gpu_hours": (15, 35),
     "mfu": (27, 48),
     "tflops_per_gpu": (21, 101),
     "step_time_s": (31, 64),
