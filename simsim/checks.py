@@ -24,6 +24,7 @@ from .schema import (
     EFFICIENCY_MODES,
     FFN_ACTS,
     PRECISIONS,
+    FP8_RECIPES,
     RECOMPUTE,
     REPORTS,
     ZERO_STAGES,
@@ -113,6 +114,7 @@ def _check_model(c: _Checker) -> None:
         c.non_negative("model.moe.n_shared")
         c.positive("model.moe.max_nodes_per_token", optional=True)
         c.check("model.moe.capacity_factor", lambda v: v >= 1.0, "must be >= 1 (or null)", True)
+        c.check("model.moe.load_imbalance", lambda v: v >= 1.0, "must be >= 1 (or null)", True)
         if moe.top_k > moe.n_experts > 0:
             c.fail("model.moe.top_k", moe.top_k, f"must be <= model.moe.n_experts={moe.n_experts}")
         nd = moe.n_dense_layers
@@ -163,6 +165,7 @@ def _check_training_cluster(c: _Checker) -> None:
         )
     c.one_of("training.precision", PRECISIONS)
     c.one_of("training.recompute", RECOMPUTE)
+    c.one_of("training.fp8_recipe", FP8_RECIPES)
     _check_stages(c)
     c.check("cluster.n_gpus", lambda v: v >= 1, "must be >= 1")
     c.check("cluster.pue", lambda v: v >= 1.0, "must be >= 1 (PUE is facility / IT energy)")
@@ -273,8 +276,10 @@ def _check_parallel(c: _Checker) -> None:
 def _check_software(c: _Checker) -> None:
     """The software stack's fractions, and a fixed schedule or ZeRO stage the stack offers."""
     c.fraction("software.kernel_efficiency")
-    for f in ("tp_overlap", "pp_overlap", "dp_overlap"):
+    for f in ("tp_overlap", "pp_overlap", "dp_overlap", "ep_overlap"):
         c.fraction(f"software.{f}", closed_low=True)
+    c.non_negative("software.kernel_overhead_us")
+    c.fraction("software.attention_efficiency", optional=True)
     sw = c.root.software
     for i, s in enumerate(sw.schedules):
         if s not in SCHEDULES:
@@ -316,10 +321,13 @@ def _check_efficiency(c: _Checker) -> None:
         )
     c.fraction("efficiency.usable_hbm_fraction")
     c.non_negative("efficiency.gemm_m_half")
+    c.check("efficiency.moe_load_imbalance", lambda v: v >= 1.0, "must be >= 1")
     c.fraction("efficiency.attention_efficiency")
     for p in PRECISIONS:
         c.fraction(f"efficiency.default_mfu.{p}", optional=True)
         c.fraction(f"efficiency.gemm_eta_max.{p}", optional=True)
+        c.non_negative(f"efficiency.gemm_n_half.{p}", optional=True)
+        c.non_negative(f"efficiency.gemm_k_half.{p}", optional=True)
     prec = c.root.training.precision
     if prec in PRECISIONS:
         if eff.mfu is None and eff.default_mfu.get(prec) is None:

@@ -250,6 +250,15 @@ def _memory(
     return {"model_states": states, "activations": acts, "total": states + acts}
 
 
+def _imbalance(sc: Scenario) -> float:
+    """Routed load of the busiest expert-parallel rank over the mean: the model's
+    ``moe.load_imbalance``, else the default of dropless learned routing."""
+    moe = sc.model.moe
+    if moe is None:
+        return 1.0
+    return moe.load_imbalance or sc.efficiency.moe_load_imbalance
+
+
 def activation_bytes(arch: A.Arch, precision: str, recompute: str) -> NDArray[np.float64]:
     """Activation bytes kept per token and layer, averaged over the model's layers, before
     TP/SP/CP (:func:`simsim.physics.memory.activation_bytes_per_token_layer`)."""
@@ -405,6 +414,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             arch_s, _take(seq, idx), tr0.precision, tr0.recompute, _take(n, idx),
             capacity_factor=_take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
                                   idx),
+            load_imbalance=_take(per([_imbalance(s) for s in scs]), idx),
         )  # fmt: skip
         mc = machine(sc0) if n_sc == 1 else stack_machines([machine(s) for s in scs])
         if n_sc > 1:

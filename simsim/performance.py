@@ -37,15 +37,39 @@ from .physics import architecture as A
 from .physics import comm as C
 from .physics import compute as K
 from .physics.pipeline import SCHEDULE_CODES, bubble_time
-from .schema import HardwareConfig, Scenario
+from .schema import HardwareConfig, PerPrecision, Scenario
 
 Array = NDArray[np.float64]
+#: How a weight matrix is split over tensor parallelism: replicated, column- or row-parallel.
+REP, COL, ROW = 0, 1, 2
+#: Parts of a GEMM class: (share of its weights, N, K, split) per matrix.
+Parts = tuple[tuple[Any, Any, Any, int], ...]
 
 #: Bytes per element of the MoE dispatch under fp8: 1 B + one FP32 scale per 128 (DeepSeek-V3
 #: §3.3, fine-grained 1x128 tiles); combine stays BF16.
 FP8_DISPATCH_BYTES = 1.0 + 4.0 / 128.0
 #: Optimizer bytes moved per parameter of the local shard: read+write master and Adam moments,
 #: read the gradient, write the 16-bit weight (FP32 moments; BF16 moments under fp8, DeepSeek).
+#: Bytes moved per element quantised to FP8, by recipe (``training.fp8_recipe``): read the
+#: 16-bit tensor, write FP8 row-wise and a column-wise copy for the backward's transposed GEMM
+#: (Hopper FP8 GEMMs take TN layouts only; Transformer Engine's cast-transpose): 2 + 1 + 1.
+#: ``tensorwise`` (current scaling) reads the tensor once more for its amax first; ``delayed``
+#: takes the scale from the amax history, fused into the cast; ``blockwise`` adds an FP32
+#: scale per 128 elements to each copy (DeepSeek-V3 §3.3.1-3.3.2); ``mxfp8`` an 8-bit scale per
+#: 32 elements to each copy (OCP Microscaling Formats spec v1.0).
+FP8_CAST_BYTES = {
+    "delayed": 4.0,
+    "tensorwise": 6.0,
+    "blockwise": 4.0 + 2 * 4.0 / 128.0,
+    "mxfp8": 4.0 + 2 * 1.0 / 32.0,
+}
+#: Kernels launched per layer and micro-batch in the forward pass, as Megatron-Core's layer
+#: runs them (megatron/core/transformer/transformer_layer.py and moe/token_dispatcher.py):
+#: every layer 12 (2 norms, QKV, rotary, attention, output projection, 2 residual adds, FC1,
+#: activation, FC2, bias/dropout fusion); an MoE layer 10 more (router GEMM, softmax/top-k,
+#: auxiliary loss, permute, 2 all-to-alls, local sort and its inverse, unpermute, grouped
+#: GEMM bookkeeping). The backward launches about twice as many (counted through t_bwd = 2 t_fwd).
+KERNELS_PER_LAYER = {"layer": 12.0, "moe": 10.0}
 OPTIMIZER_BYTES = {"fp8": 2 * (4 + 4) + 4 + 2, "default": 2 * (4 + 8) + 4 + 2}
 
 
@@ -61,10 +85,13 @@ class Machine:
     up_bw: ArrayLike  # scale-up bytes/s per GPU per direction, times collective efficiency
     out_bw: ArrayLike  # scale-out bytes/s per GPU per direction, times collective efficiency
     up_domain: ArrayLike
-    gpus_per_node: ArrayLike
     eta_max: ArrayLike  # MAMF fraction of the training precision, times kernel efficiency
     eta_max16: ArrayLike
     m_half: ArrayLike
+    n_half: ArrayLike  # of the training precision's GEMMs
+    k_half: ArrayLike
+    n_half16: ArrayLike  # of the 16-bit GEMMs (LM head, router, unfused attention)
+    k_half16: ArrayLike
     attention_efficiency: ArrayLike
     up_latency: ArrayLike  # s
     out_latency: ArrayLike  # s
@@ -72,6 +99,10 @@ class Machine:
     pp_overlap: ArrayLike
     dp_overlap: ArrayLike
     comm_sm_fraction: ArrayLike
+    ep_overlap: ArrayLike = 0.0
+    kernel_overhead: ArrayLike = 0.0  # s per kernel
+    fp8_cast_bytes: ArrayLike = 0.0  # bytes moved per element quantised to FP8 (the recipe's)
+    fused_attention: ArrayLike = 1.0  # 1 = fused attention kernel, 0 = scores through HBM
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -110,6 +141,7 @@ class Workload:
     recompute: str
     n_gpus: ArrayLike
     capacity_factor: ArrayLike = 1.0  # padding of token-dropping MoE kernels; 1 = dropless
+    load_imbalance: ArrayLike = 1.0  # routed load of the busiest EP rank over the mean
 
 
 def _take(x: Any, index: NDArray[np.intp]) -> Any:
@@ -142,18 +174,31 @@ def machine(sc: Scenario) -> Machine:
         up_bw=hw.scale_up_gbps * 1e9 * ce,
         out_bw=hw.scale_out_gbps * 1e9 * ce,
         up_domain=hw.scale_up_domain,
-        gpus_per_node=hw.gpus_per_node,
         eta_max=mamf(hw, sc, prec) * kernel,
         eta_max16=mamf(hw, sc, "bf16") * kernel,
         m_half=eff.gemm_m_half,
-        attention_efficiency=eff.attention_efficiency * kernel,
+        n_half=_half(eff.gemm_n_half, prec),
+        k_half=_half(eff.gemm_k_half, prec),
+        n_half16=_half(eff.gemm_n_half, "bf16"),
+        k_half16=_half(eff.gemm_k_half, "bf16"),
+        attention_efficiency=(sw.attention_efficiency or eff.attention_efficiency) * kernel,
         up_latency=hw.scale_up_latency_us * 1e-6,
         out_latency=hw.scale_out_latency_us * 1e-6,
         tp_overlap=sw.tp_overlap,
         pp_overlap=sw.pp_overlap,
         dp_overlap=sw.dp_overlap,
         comm_sm_fraction=hw.dualpipe_comm_sm_fraction,
+        ep_overlap=sw.ep_overlap,
+        kernel_overhead=sw.kernel_overhead_us * 1e-6,
+        fp8_cast_bytes=FP8_CAST_BYTES[sc.training.fp8_recipe] if prec == "fp8" else 0.0,
+        fused_attention=float(sw.fused_attention),
     )
+
+
+def _half(per: PerPrecision, precision: str) -> float:
+    """A GEMM shape constant of ``precision`` (0 = no dependence on that dimension)."""
+    value = per.get(precision)
+    return float(value if value is not None else 0.0)
 
 
 def stack_machines(machines: list[Machine]) -> Machine:
@@ -207,8 +252,13 @@ class Shape:
     routed_p: Array  # routed-expert weights
     vocab: Array
     core: Array  # attention-core forward FLOPs per token, all layers
-    attn_inner: Array  # elements per token entering the inner attention projections
     kv_width: Array  # elements per token of the K and V that ring attention circulates
+    n_heads: Array
+    d_qk: Array  # query/key width per head (the unfused score GEMM's reduction depth)
+    d_ff: Array  # dense FFN width
+    d_ffe: Array  # expert width (routed and shared)
+    attn_parts: Parts  # the attention projections as (weight share, N, K, TP split)
+    fp8_cast_elems: Array  # elements quantised per token-layer under FP8 (GEMM inputs, dY)
 
     @classmethod
     def of(cls, arch: A.Arch, seq_len: ArrayLike) -> Shape:
@@ -233,11 +283,19 @@ class Shape:
             dense_p=A.dense_ffn_params(arch) * dense_l,
             shared_p=ns * e * moe_l, routed_p=n_exp * e * moe_l, vocab=_f(arch.vocab_size),
             core=A.attention_core_flops(arch, seq_len) * n_layers,
-            attn_inner=_attn_inner_width(arch), kv_width=_kv_width(arch),
+            kv_width=_kv_width(arch),
+            n_heads=_f(arch.n_heads), d_qk=_qk_width(arch),
+            d_ff=d_ff, d_ffe=fe, attn_parts=_attn_parts(arch),
+            fp8_cast_elems=_fp8_cast_elems(arch, dense_l, moe_l, n_layers, mats),
         )  # fmt: skip
 
     def take(self, index: NDArray[np.intp]) -> Shape:
-        return Shape(**{f.name: spread(getattr(self, f.name), index) for f in fields(self)})
+        def one(x: Any) -> Any:
+            if isinstance(x, tuple):
+                return tuple(one(y) for y in x)
+            return x if isinstance(x, int) else spread(x, index)
+
+        return Shape(**{f.name: one(getattr(self, f.name)) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -255,59 +313,91 @@ class Compute:
         return self.fwd + self.bwd + self.recompute
 
 
+def _part_time(
+    flops: Array, m: Array, weights: Array, act_io: Array, parts: Parts, tp: Array,
+    mc: Machine, peak: ArrayLike, eta_max: ArrayLike, halves: tuple[ArrayLike, ArrayLike],
+) -> Array:
+    """Time of one GEMM class whose FLOPs and weights split over ``parts`` (weight share,
+    N, K, split): column-parallel parts split N over TP, row-parallel parts K, replicated
+    ones neither (Shoeybi et al. 2019, arXiv:1909.08053 §3)."""
+    total = 0.0 * flops
+    for w, n, k, split in parts:
+        n_gpu = n / tp if split == COL else n
+        k_gpu = k / tp if split == ROW else k
+        total = total + K.gemm_time(
+            flops * w, m, weights * w, act_io * w, peak, mc.hbm, eta_max, mc.m_half,
+            n_gpu, k_gpu, *halves,
+        )  # fmt: skip
+    return total
+
+
 def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     """GEMMs on the roofline with a shape efficiency, fused attention, element-wise traffic from
-    HBM, backward = 2x forward, recomputation; scaled to the slowest pipeline stage."""
+    HBM, per-kernel launch gaps, backward = 2x forward, recomputation; scaled to the slowest
+    pipeline stage."""
     tp, pp, cp, ep = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep))
     mb = _f(lay.micro_batch)
     h, n_layers, mtp, moe_l = sh.h, sh.n_layers, sh.mtp, sh.moe_l
-    k, n_exp, e, mats = sh.k, sh.n_exp, sh.e, sh.mats
+    k, n_exp, mats = sh.k, sh.n_exp, sh.mats
     wbytes = 1.0 if wl.precision == "fp8" else 2.0
     cf = _f(wl.capacity_factor)
+    imb = _f(wl.load_imbalance)
 
     tokens = mb * _f(wl.seq_len) / cp  # rows of the micro-batch on this GPU's sequence shard
     tg = tokens / tp  # tokens this GPU owns after sequence parallelism
     stage = 1.0 / pp  # share of the model's layers per stage (balanced stages)
-
-    # GEMM classes: forward FLOPs per token, rows m, weight elements per GPU
-    attn_p, dense_p, shared_p, routed_p = sh.attn_p, sh.dense_p, sh.shared_p, sh.routed_p
-    # routed experts: rows per local expert; a token-dropping kernel pads each expert's batch to
-    # its capacity (capacity_factor x the mean load; GShard §2.2, Switch §2.1)
-    m_expert = np.maximum(cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
-    lin = [
-        (2.0 * attn_p, tokens, attn_p / tp),
-        (2.0 * dense_p, tokens, dense_p / tp),
-        (2.0 * shared_p, tokens, shared_p / tp),
-        (cf * 2.0 * k * e * moe_l, m_expert, routed_p / ep),
-    ]
     # activation traffic of a GEMM class: its input and output, ~2 tensors of width ~2h, 16-bit
-    act_io_bytes = 2.0 * (2.0 * h) * 2.0 * tg * stage
-    t_lin = sum(
-        K.gemm_time(f * tg * stage, rows, w * wbytes * stage, act_io_bytes,
-                    mc.peak, mc.hbm, mc.eta_max, mc.m_half)
-        for f, rows, w in lin
+    act_io = 2.0 * (2.0 * h) * 2.0 * tg * stage
+
+    def lin(flops_tok: Array, rows: Array, weights: Array, parts: Parts) -> Array:
+        return _part_time(flops_tok * tg * stage, rows, weights * wbytes * stage, act_io, parts,
+                          tp, mc, mc.peak, mc.eta_max, (mc.n_half, mc.k_half))  # fmt: skip
+
+    # routed experts: rows per local expert (expert TP = 1); a token-dropping kernel pads each
+    # expert's batch to its capacity (capacity_factor x the mean load; GShard §2.2, Switch
+    # §2.1) and the busiest rank receives load_imbalance x the mean
+    m_expert = np.maximum(imb * cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
+    t_lin = (
+        lin(2.0 * sh.attn_p, tokens, sh.attn_p / tp, sh.attn_parts)
+        + lin(2.0 * sh.dense_p, tokens, sh.dense_p / tp, _ffn_parts(sh, sh.d_ff, COL, ROW))
+        + lin(2.0 * sh.shared_p, tokens, sh.shared_p / tp, _ffn_parts(sh, sh.d_ffe, COL, ROW))
+        + _part_time(imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
+                     sh.routed_p / ep * wbytes * stage, act_io,
+                     _ffn_parts(sh, sh.d_ffe, REP, REP), tp, mc, mc.peak, mc.eta_max,
+                     (mc.n_half, mc.k_half))
     )  # fmt: skip
     # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
-    head16 = 2.0 * h * sh.vocab * (1.0 + mtp) + 2.0 * h * n_exp * moe_l
-    t_head = K.gemm_time(
-        head16 * tg * stage, tokens, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half
+    t_head = _part_time(
+        2.0 * h * sh.vocab * (1.0 + mtp) * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
+        ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, (mc.n_half16, mc.k_half16),
+    ) + _part_time(
+        2.0 * h * n_exp * moe_l * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
+        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, (mc.n_half16, mc.k_half16),
+    )  # fmt: skip
+    t_core = np.where(
+        _f(mc.fused_attention) > 0,
+        K.attention_time(sh.core * tg * stage, mc.peak16, mc.attention_efficiency),
+        _unfused_attention_time(wl, sh, mc, tokens, tg * stage),
     )
-    t_core = K.attention_time(sh.core * tg * stage, mc.peak16, mc.attention_efficiency)
     # element-wise traffic per token-layer, forward, 16-bit elements: two norms (read + write h:
     # 4h), two residual adds (2 reads + 1 write: 6h), the FFN activation (SwiGLU reads the 2f
-    # FC1 outputs and writes f: 1.5 x f_eff, f_eff = FC1 output width), the MoE permutation
-    # (dispatch reads h and writes k h copies, combine the reverse: 2h + 2kh)
-    f_eff = sh.f_eff
-    moe_perm = (2.0 * h + 2.0 * k * h) * moe_l / n_layers
-    elem_bytes = 2.0 * (10.0 * h + 1.5 * f_eff + moe_perm)
-    if wl.precision == "fp8":
-        # quantising each linear input (read 2 B, write 1 B and a transposed 1 B copy for the
-        # weight gradient; DeepSeek-V3 §3.3.2 fine-grained 1x128 tiles), ~per input element
-        down_proj_in = f_eff / np.maximum(mats - 1.0, 1.0)
-        elem_bytes = elem_bytes + 4.0 * (2.0 * h + sh.attn_inner + down_proj_in)
-    t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
+    # FC1 outputs and writes f: 1.5 x f_eff, f_eff = FC1 output width), the MoE token
+    # permutation of Megatron-Core's all-to-all dispatcher (permute, sort by local expert, sort
+    # back, unpermute with the routing weights: ~ (5k + 2) h, busiest rank x load_imbalance)
+    moe_perm = imb * (5.0 * k + 2.0) * h * moe_l / n_layers
+    elem_bytes = 2.0 * (10.0 * h + 1.5 * sh.f_eff + moe_perm)
+    # quantising every linear GEMM's input (forward) and output gradient (backward) to FP8, at
+    # the recipe's bytes per element (FP8_CAST_BYTES), per token-layer
+    elem_bytes = elem_bytes + _f(mc.fp8_cast_bytes) * sh.fp8_cast_elems
+    # the loss over the vocabulary: logits written, read by the softmax/loss, their gradient
+    # written (16-bit), per output head, on this GPU's vocabulary shard
+    loss_bytes = 3.0 * 2.0 * sh.vocab * (1.0 + mtp) / n_layers
+    t_elem = K.memory_time((elem_bytes + loss_bytes) * n_layers * tg * stage, mc.hbm)
+    # launch gaps: kernels per layer and micro-batch forward (KERNELS_PER_LAYER)
+    kernels = (KERNELS_PER_LAYER["layer"] * n_layers + KERNELS_PER_LAYER["moe"] * moe_l) * stage
+    t_launch = kernels * _f(mc.kernel_overhead)
 
-    t_fwd = t_lin + t_head + t_core + t_elem
+    t_fwd = t_lin + t_head + t_core + t_elem + t_launch
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[wl.recompute]
@@ -317,6 +407,41 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         t_head / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
     return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
+
+
+#: HBM bytes per attention score per forward pass when attention is not fused (16-bit): the
+#: QK^T GEMM writes the scores (2), the fused scale-mask-softmax reads them and writes the
+#: probabilities (2 + 2), dropout reads them and writes its output and a 1-byte mask (2 + 2 + 1),
+#: the PV GEMM reads them (2): the tensors of Korthikanti et al. 2022 (arXiv:2205.05198) §4.1.
+UNFUSED_SCORE_BYTES = 13.0
+
+
+def _unfused_attention_time(
+    wl: Workload, sh: Shape, mc: Machine, rows: Array, tok: Array
+) -> Array:
+    """Attention without a fused kernel [s]: the score and value GEMMs over the full s x s
+    (masked half included: twice the causal count), at the GEMM rate of their shape (M = the
+    query rows, N = s, K = the head width), plus the scores written and read through HBM;
+    ``tok`` tokens (times the stage's share of layers) on this GPU."""
+    s = _f(wl.seq_len)
+    gemm = K.gemm_time(
+        2.0 * sh.core * tok, rows, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half,
+        s, sh.d_qk, mc.n_half16, mc.k_half16,
+    )  # fmt: skip
+    scores = UNFUSED_SCORE_BYTES * sh.n_heads * s * sh.n_layers * tok
+    return gemm + K.memory_time(scores, mc.hbm)
+
+
+def _qk_width(arch: A.Arch) -> Array:
+    if arch.attention == "mla":
+        return _f(arch.qk_nope_head_dim) + _f(arch.qk_rope_head_dim)
+    return _f(arch.head_dim)
+
+
+def _ffn_parts(sh: Shape, width: Array, fc1: int, fc2: int) -> Parts:
+    """FC1 (h -> (mats-1) x width, its weight share (mats-1)/mats) and FC2 (width -> h)."""
+    m1 = sh.mats - 1.0
+    return ((m1 / sh.mats, m1 * width, sh.h, fc1), (1.0 / sh.mats, sh.h, width, fc2))
 
 
 def tp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
@@ -357,20 +482,23 @@ def pp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
 def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
     """Expert all-to-alls per micro-batch before any overlap [s]: dispatch (FP8 under the fp8
     recipe) and combine (16-bit), forward and backward, with node-limited deduplication
-    (:func:`simsim.physics.comm.expert_all_to_all_time`); token-dropping kernels send
-    capacity-sized buffers."""
+    (:func:`simsim.physics.comm.expert_all_to_all_time`); the scale-up domain (8 GPUs of an
+    HGX node, 72 of a GB200 NVL72 rack) is the unit that stays off the scale-out network;
+    token-dropping kernels send capacity-sized buffers; the busiest rank receives
+    ``load_imbalance`` x the mean."""
     tp, ep = _f(lay.tp), _f(lay.ep)
     tg = _f(lay.micro_batch) * _f(wl.seq_len) / _f(lay.cp) / tp
     dispatch_b = FP8_DISPATCH_BYTES if wl.precision == "fp8" else 2.0
     max_nodes = _f(lay.max_nodes)
     limited = np.isfinite(max_nodes)
     a2a = [
-        C.expert_all_to_all_time(tg, sh.k, sh.h, b, ep, mc.gpus_per_node, mc.up_bw, mc.out_bw,
+        C.expert_all_to_all_time(tg, sh.k, sh.h, b, ep, mc.up_domain, mc.up_bw, mc.out_bw,
                                  np.where(limited, max_nodes, 1e9), limited.astype(float),
                                  mc.out_latency, sh.n_exp)
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
-    return _f(wl.capacity_factor) * 2.0 * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
+    load = _f(wl.capacity_factor) * _f(wl.load_imbalance)  # the busiest rank's share
+    return load * 2.0 * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
 
 
 def dp_time(
@@ -453,7 +581,9 @@ def step_time(
     raw_compute = c.total
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     hides = dual & (ep > 1)
-    t_ep = np.where(dual, np.maximum(t_ep_raw - raw_compute, 0.0), t_ep_raw)
+    t_ep = np.where(
+        dual, np.maximum(t_ep_raw - raw_compute, 0.0), t_ep_raw * (1.0 - _f(mc.ep_overlap))
+    )
     t_pp = np.where(
         dual, np.maximum(t_pp_raw - raw_compute, 0.0), t_pp_raw * (1.0 - _f(mc.pp_overlap))
     )
@@ -531,13 +661,46 @@ def _slowest_stage_factor(
     return np.where(u > 1, best, n_layers + extra) / mean
 
 
-def _attn_inner_width(arch: A.Arch) -> Array:
-    """Elements per token entering the attention's inner projections (MLA latents and the
-    output projection's input; for MHA/GQA the output projection's input)."""
-    nh = _f(arch.n_heads)
+def _attn_parts(arch: A.Arch) -> Parts:
+    """The attention projections of one layer as (weight share, N, K, TP split).
+
+    GQA/MHA: fused QKV (column-parallel) and the output projection (row-parallel). MLA
+    (DeepSeek-V2 §2.1): the query and joint KV down-projections (replicated), their
+    up-projections (column-parallel) and the output projection (row-parallel); without Q-LoRA
+    the query projection reads h directly.
+    """
+    h, nh = _f(arch.d_model), _f(arch.n_heads)
+    total = A.attention_linear_params(arch)
     if arch.attention == "mla":
-        return _f(arch.q_lora_rank) + _f(arch.kv_lora_rank) + nh * _f(arch.v_head_dim)
-    return nh * _f(arch.head_dim)
+        qr, kr = _f(arch.q_lora_rank), _f(arch.kv_lora_rank)
+        dn, dr, dv = (_f(x) for x in (arch.qk_nope_head_dim, arch.qk_rope_head_dim,
+                                      arch.v_head_dim))  # fmt: skip
+        q_in = np.where(qr > 0, qr, h)
+        mats = (
+            (h * qr, qr, h, REP),  # query down-projection (zero without Q-LoRA)
+            (q_in * nh * (dn + dr), nh * (dn + dr), q_in, COL),
+            (h * (kr + dr), kr + dr, h, REP),
+            (kr * nh * (dn + dv), nh * (dn + dv), kr, COL),
+            (nh * dv * h, h, nh * dv, ROW),
+        )
+    else:
+        dh, nkv = _f(arch.head_dim), _f(arch.n_kv_heads)
+        qkv = (nh + 2.0 * nkv) * dh
+        mats = ((h * qkv, qkv, h, COL), (nh * dh * h, h, nh * dh, ROW))
+    return tuple((w / total, n, k, split) for w, n, k, split in mats)
+
+
+def _fp8_cast_elems(
+    arch: A.Arch, dense_l: Array, moe_l: Array, n_layers: Array, mats: Array
+) -> Array:
+    """Elements quantised to FP8 per token-layer: every linear GEMM's input (forward, K wide)
+    and output gradient (backward, N wide), averaged over the layers."""
+    h = _f(arch.d_model)
+    attn = sum(n + k for _, n, k, _ in _attn_parts(arch))
+    ffn = (mats - 1.0) * _f(arch.d_ff) + _f(arch.d_ff) + 2.0 * h
+    per_expert = (mats - 1.0) * _f(arch.d_ff_expert) + _f(arch.d_ff_expert) + 2.0 * h
+    experts = (_f(arch.top_k) + _f(arch.n_shared)) * per_expert
+    return attn + (dense_l * ffn + moe_l * experts) / n_layers
 
 
 def _kv_width(arch: A.Arch) -> Array:

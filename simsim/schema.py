@@ -38,6 +38,11 @@ FFN_ACTS = ("swiglu", "geglu", "gelu", "relu2")
 GATED_FFN_ACTS = ("swiglu", "geglu")
 ATTENTIONS = ("mha", "gqa", "mla")
 RECOMPUTE = ("none", "selective", "full")
+#: FP8 scaling recipes (``training.fp8_recipe``): per-tensor scaling from an amax history
+#: (Transformer Engine "delayed") or from the current tensor ("tensorwise", torchao/TE current
+#: scaling), DeepSeek-V3's block-wise 1x128 / 128x128 tiles ("blockwise", §3.3), Blackwell's
+#: microscaling MXFP8 (32-element blocks, OCP MX spec v1.0).
+FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
@@ -70,6 +75,11 @@ class MoEConfig:
     #: Lepikhin et al. 2020 §2.2; Switch, Fedus et al. 2021 §2.1): token-dropping kernels pad
     #: every expert's batch to its capacity. null = dropless (no padding).
     capacity_factor: float | None = None
+    #: routed tokens of the most loaded expert-parallel rank over the mean (>= 1): the slowest
+    #: rank sets the pace of the expert GEMMs and the all-to-all. 1 = forced balance (benchmark
+    #: routing); null = ``efficiency.moe_load_imbalance`` (dropless routing learned with an
+    #: auxiliary balance loss, as trained in practice).
+    load_imbalance: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,6 +182,7 @@ class TrainingConfig:
     global_batch_tokens: float
     precision: str = "bf16"
     recompute: str = "selective"
+    fp8_recipe: str = "tensorwise"  # one of FP8_RECIPES; read only when precision is fp8
     batch_ramp: BatchRampConfig | None = None
     stages: tuple[StageConfig, ...] = ()
 
@@ -236,7 +247,10 @@ class EfficiencyConfig:
     # derived mode (simsim.performance); each constant's source is in config.yaml
     gemm_eta_max: PerPrecision = field(default_factory=PerPrecision)
     gemm_m_half: float
+    gemm_n_half: PerPrecision = field(default_factory=PerPrecision)
+    gemm_k_half: PerPrecision = field(default_factory=PerPrecision)
     attention_efficiency: float
+    moe_load_imbalance: float
     source: str
 
 
@@ -255,6 +269,17 @@ class SoftwareConfig:
     tp_overlap: float  # fraction of TP/SP collectives hidden behind the adjacent GEMMs
     pp_overlap: float  # fraction of pipeline send/recv hidden behind compute
     dp_overlap: float  # fraction of the DP gradient/parameter collectives that may hide
+    #: fraction of the expert all-to-all hidden behind another micro-batch's compute outside
+    #: DualPipe (Megatron-Core's overlapped 1F1B for MoE); DualPipe's own overlap is modelled
+    ep_overlap: float = 0.0
+    #: GPU idle time per kernel: launch latency between dependent kernels [us]
+    kernel_overhead_us: float = 0.0
+    #: fused-attention rate of the stack's attention kernel as a fraction of the 16-bit peak;
+    #: null = ``efficiency.attention_efficiency`` (a Hopper-tuned kernel: FA3 / cuDNN)
+    attention_efficiency: float | None = None
+    #: false: attention as two batched GEMMs around a softmax kernel that writes the s x s
+    #: scores to HBM (Megatron-LM before FlashAttention); true: one fused kernel
+    fused_attention: bool = True
     schedules: tuple[str, ...]
     zero_stages: tuple[int, ...]
     source: str

@@ -26,20 +26,26 @@ import pandas as pd
 import yaml
 
 from . import accounting as acc
-from .api import simulate
+from .api import simulate, simulate_many
 from .physics import architecture as A
 from .report import Progress
 from .result import Result
 from .scenario import arch_from_model, compose, resolve
 from .schema import ClusterConfig, Scenario
 
-PERFORMANCE_METRICS = ("gpu_hours", "mfu", "tflops_per_gpu", "step_time_s", "wall_clock_days")
+PERFORMANCE_METRICS = (
+    "gpu_hours", "mfu", "tflops_per_gpu", "tokens_per_s", "step_time_s", "wall_clock_days",
+)  # fmt: skip
+#: Steady-state throughput metrics: what the fitted constants are fitted on (whole-run GPU-hours
+#: and wall-clock add restarts, ramps and stages, judged separately).
+STEADY_METRICS = ("mfu", "tflops_per_gpu", "tokens_per_s", "step_time_s")
 ACCOUNTING_METRICS = ("energy_mwh", "co2_tonnes")
 METRICS = PERFORMANCE_METRICS + ACCOUNTING_METRICS
 UNITS = {
     "gpu_hours": "GPU-h",
     "mfu": "fraction of peak",
     "tflops_per_gpu": "TFLOP/s per GPU",
+    "tokens_per_s": "tokens/s per GPU",
     "step_time_s": "s",
     "wall_clock_days": "days",
     "energy_mwh": "MWh",
@@ -49,9 +55,9 @@ HEADLINE_STATUSES = ("primary", "secondary")
 FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 
 COLUMNS = [
-    "run", "name", "arch", "hardware", "family", "layout", "metric", "check", "published",
-    "predicted", "error_pct", "abs_error_pct", "status", "role", "headline", "scope", "source",
-    "note",
+    "run", "name", "arch", "class", "hardware", "family", "study", "software", "layout", "metric",
+    "check", "published", "predicted", "error_pct", "abs_error_pct", "status", "role", "headline",
+    "fitted", "scope", "source", "note",
 ]  # fmt: skip
 
 #: The runs each software stack's fitted ``kernel_efficiency`` was calibrated on
@@ -107,6 +113,8 @@ def _performance(spec: dict[str, Any], r: Result, sc: Scenario) -> float | None:
     metric = spec["metric"]
     if not r.feasible or r.tokens_per_s is None:
         return None
+    if metric == "tokens_per_s":
+        return r.tokens_per_s / r.n_gpus
     if metric in ("mfu", "tflops_per_gpu"):
         rate = r.tokens_per_s / r.n_gpus * flops_per_token(sc, spec["flops"])
         return rate / (spec["peak_tflops"] * 1e12) if metric == "mfu" else rate / 1e12
@@ -129,6 +137,97 @@ def _matches(run: dict[str, Any], pattern: str | None) -> bool:
     return bool(re.search(pattern, f"{run['id']} {run['name']}", re.IGNORECASE))
 
 
+#: The published pair that measures ``efficiency.moe_load_imbalance`` (one run, force-balanced
+#: vs learned dropless routing; :func:`simsim.calibrate.fit_load_imbalance`) and its study: left
+#: out, that study is predicted without the measurement (imbalance 1).
+IMBALANCE_PAIR = ("mz-qwen3-235b-lc16k-forced-balance", "mz-qwen3-235b-lc16k-dropless")
+IMBALANCE_STUDY = "megatron-moe-modelzoo"
+#: Fewest steady-state figures a stack's own fit needs; with fewer, the stack takes the pooled
+#: fit of every stack (one published figure would set the constant by itself).
+MIN_STACK_ROWS = 3
+#: Grid of ``software.kernel_efficiency`` values the fits search (the constant is a fraction).
+FIT_GRID = tuple(float(x) for x in np.round(np.arange(0.40, 1.0001, 0.02), 2))
+
+
+def _entries(run: str | None, mode: str, overrides: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The reference entries matching ``run``, each with its scenario overrides for ``mode``."""
+    out = []
+    for entry in load_reference():
+        if _matches(entry, run):
+            ov = (*entry.get("scenario", ()), f"efficiency.mode={mode}", *overrides)
+            out.append({**entry, "_overrides": ov if entry.get("scenario") else None})
+    return out
+
+
+def _fit_rows(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(run id, study, stack, metric spec) of every steady-state headline figure that the
+    fitted constants may be fitted on."""
+    rows = []
+    for e in entries:
+        if e["_overrides"] is None or not e.get("modelled", True):
+            continue
+        sc, _ = _simulated(e["_overrides"])
+        for spec in e["metrics"]:
+            if spec["metric"] in STEADY_METRICS and spec["status"] in HEADLINE_STATUSES:
+                rows.append((e["id"], _study(e), sc.software.name, spec))
+    return rows
+
+
+def _study(entry: dict[str, Any]) -> str:
+    """The run's family for leave-one-family-out: one paper or one benchmark table."""
+    return str(entry.get("study") or entry["id"])
+
+
+@cache
+def _on_grid(overrides: tuple[str, ...]) -> tuple[tuple[Scenario, Result], ...]:
+    """The run simulated at every :data:`FIT_GRID` value of its stack's kernel efficiency (one
+    batched layout search)."""
+    sc, _ = _simulated(overrides)
+    scs = [sc.replace(**{"software.kernel_efficiency": k}) for k in FIT_GRID]
+    return tuple(zip(scs, simulate_many(scs, top_n=1), strict=True))
+
+
+def fit_kernel_efficiency(
+    rows: list[tuple[str, str, str, dict[str, Any]]], by_id: dict[str, dict[str, Any]]
+) -> tuple[float, float, int]:
+    """The grid value of ``software.kernel_efficiency`` minimising the median |log error| over
+    ``rows``; returns (value, that median, rows used)."""
+    errs = np.full((len(FIT_GRID), len(rows)), np.nan)
+    for j, (run_id, _, _, spec) in enumerate(rows):
+        for i, (sc, r) in enumerate(_on_grid(by_id[run_id]["_overrides"])):
+            pred = _performance(spec, r, sc)
+            if pred is not None and pred > 0:
+                errs[i, j] = abs(np.log(pred / float(spec["value"])))
+    ok = ~np.isnan(errs).all(axis=0)
+    if not ok.any():
+        return float("nan"), float("nan"), 0
+    med = np.nanmedian(np.where(np.isnan(errs[:, ok]), 10.0, errs[:, ok]), axis=1)
+    i = int(np.argmin(med))
+    return FIT_GRID[i], float(med[i]), int(ok.sum())
+
+
+def fold_constants(
+    entries: list[dict[str, Any]], held_out: str | None
+) -> dict[str, tuple[float, int]]:
+    """Each software stack's kernel efficiency fitted without the study ``held_out``: on the
+    stack's own steady-state rows of the other studies, or, where fewer than
+    :data:`MIN_STACK_ROWS` are left, on every stack's rows pooled. Returns stack -> (value,
+    rows used); the key ``*`` is the pooled fit."""
+    by_id = {e["id"]: e for e in entries}
+    rows = [r for r in _fit_rows(entries) if r[1] != held_out]
+    out: dict[str, tuple[float, int]] = {}
+    pooled, _, n_pooled = fit_kernel_efficiency(rows, by_id)
+    out["*"] = (pooled, n_pooled)
+    for stack in sorted({r[2] for r in _fit_rows(entries)}):
+        own = [r for r in rows if r[2] == stack]
+        if len(own) < MIN_STACK_ROWS:
+            out[stack] = (pooled, 0)
+            continue
+        value, _, n = fit_kernel_efficiency(own, by_id)
+        out[stack] = (value, n) if n else (pooled, 0)
+    return out
+
+
 def validate(
     metric: str | list[str] | None = None,
     run: str | None = None,
@@ -136,19 +235,24 @@ def validate(
     mode: str = "derived",
     include_derived: bool = True,
     overrides: tuple[str, ...] = (),
+    lofo: bool = False,
 ) -> pd.DataFrame:
     """Compare simsim with every published figure in the reference set.
 
     Parameters
     ----------
-    metric : one metric or a list (``gpu_hours``, ``mfu``, ``tflops_per_gpu``, ``step_time_s``,
-        ``wall_clock_days``, ``energy_mwh``, ``co2_tonnes``); None = all
+    metric : one metric or a list (``gpu_hours``, ``mfu``, ``tflops_per_gpu``, ``tokens_per_s``
+        (per GPU), ``step_time_s``, ``wall_clock_days``, ``energy_mwh``, ``co2_tonnes``);
+        None = all
     run : a regular expression (or a glob with ``*``) matched against run id and name
     hardware : hardware family (``H800``, ``A100``, ``TPU v3`` ...) or preset name, case-insensitive
     mode : efficiency mode of the performance predictions (``derived``, the default, or
         ``fixed``)
     include_derived : keep derived/unverified and calibration rows (``headline=False``)
     overrides : extra Hydra overrides applied to every run (e.g. efficiency constants)
+    lofo : leave one family out (derived mode): every run is predicted with each stack's
+        ``kernel_efficiency`` fitted on the *other* studies only (:func:`fold_constants`);
+        every row is then held out (``role=held-out``) and ``fitted`` gives the value used
 
     Returns
     -------
@@ -159,53 +263,36 @@ def validate(
     for m in metrics or []:
         if m not in METRICS:
             raise ValueError(f"metric={m!r}: expected one of {', '.join(METRICS)}")
+    if lofo and mode != "derived":
+        raise ValueError("lofo=True needs mode='derived' (fixed mode fits nothing)")
     defaults = resolve(compose([])).cluster
     rows = []
-    entries = load_reference()
+    entries = _entries(run, mode, overrides)
+    # leave-one-family-out folds fit on the whole reference set, whatever `run` selects
+    everything = _entries(None, mode, overrides) if lofo else entries
+    folds: dict[str, dict[str, tuple[float, int]]] = {}
     progress = Progress(len(entries), "simsim-validate: runs")
     for done, entry in enumerate(entries, start=1):
         progress.update(done)
-        if not _matches(entry, run):
-            continue
-        ov = (*entry.get("scenario", ()), f"efficiency.mode={mode}", *overrides)
-        sc, result = _simulated(ov) if entry.get("scenario") else (None, None)
+        ov = entry["_overrides"]
+        if lofo and ov and _study(entry) == IMBALANCE_STUDY:
+            ov = (*ov, "efficiency.moe_load_imbalance=1")
+        sc, result = _simulated(ov) if ov else (None, None)
         hw_name = sc.hardware.name if sc else ""
         if hardware and hardware.lower() not in (entry["family"].lower(), hw_name.lower()):
             continue
+        fitted = None
+        if lofo and sc is not None:
+            study = _study(entry)
+            if study not in folds:
+                folds[study] = fold_constants(everything, study)
+            fitted = folds[study][sc.software.name][0]
+            grid = _on_grid(ov)
+            sc, result = grid[int(np.argmin(np.abs(np.asarray(FIT_GRID) - fitted)))]
         for spec in entry["metrics"]:
             if metrics and spec["metric"] not in metrics:
                 continue
-            check = spec.get("check", "performance")
-            if check == "accounting":
-                predicted: float | None = _accounting(spec, defaults)
-            else:
-                assert sc is not None and result is not None, f"{entry['id']}: no scenario"
-                predicted = _performance(spec, result, sc)
-            published = float(spec["value"])
-            calibration = check == "performance" and (
-                (mode == "derived" and any(_matches(entry, p) for p in CALIBRATION_RUNS.values()))
-                or (spec["metric"] in WHOLE_RUN_METRICS and _matches(entry, WHOLE_RUN_SOURCE_RUNS))
-            )
-            err = None if predicted is None else 100.0 * (predicted / published - 1.0)
-            note = entry.get("note", "")
-            scenario = entry.get("scenario", ())
-            pinned = any(o.startswith(("parallel.", "experiment=")) for o in scenario)
-            if predicted is None and result is not None:
-                note = f"no prediction: infeasible ({result.infeasible_reason}). {note}".strip()
-            rows.append(
-                {
-                    "run": entry["id"], "name": entry["name"], "arch": entry["arch"],
-                    "hardware": hw_name, "family": entry["family"],
-                    "layout": entry.get("layout") or ("published" if pinned else "searched"),
-                    "metric": spec["metric"],
-                    "check": check, "published": published, "predicted": predicted,
-                    "error_pct": err, "abs_error_pct": None if err is None else abs(err),
-                    "status": spec["status"],
-                    "role": "calibration" if calibration else "held-out",
-                    "headline": spec["status"] in HEADLINE_STATUSES and not calibration,
-                    "scope": spec.get("scope", ""), "source": entry["source"], "note": note,
-                }
-            )  # fmt: skip
+            rows.append(_row(entry, spec, sc, result, mode, defaults, lofo, fitted, hw_name))
     progress.close()
     df = pd.DataFrame(rows, columns=COLUMNS)
     if not include_derived:
@@ -213,6 +300,47 @@ def validate(
     df = df.assign(_key=df["abs_error_pct"].fillna(-1.0))
     df = df.sort_values(["headline", "_key", "run"], ascending=[False, False, True], kind="stable")
     return df.drop(columns="_key").reset_index(drop=True)
+
+
+def _row(
+    entry: dict[str, Any], spec: dict[str, Any], sc: Scenario | None, result: Result | None,
+    mode: str, defaults: ClusterConfig, lofo: bool, fitted: float | None, hw_name: str,
+) -> dict[str, Any]:
+    """One output row: a published figure, simsim's prediction and how they compare."""
+    check = spec.get("check", "performance")
+    if check == "accounting":
+        predicted: float | None = _accounting(spec, defaults)
+    else:
+        assert sc is not None and result is not None, f"{entry['id']}: no scenario"
+        predicted = _performance(spec, result, sc)
+    published = float(spec["value"])
+    calibration = check == "performance" and (
+        (mode == "derived" and not lofo
+         and any(_matches(entry, p) for p in CALIBRATION_RUNS.values()))
+        or (spec["metric"] in WHOLE_RUN_METRICS and _matches(entry, WHOLE_RUN_SOURCE_RUNS))
+    )  # fmt: skip
+    modelled = entry.get("modelled", True)
+    err = None if predicted is None else 100.0 * (predicted / published - 1.0)
+    note = entry.get("note", "")
+    scenario = entry.get("scenario", ())
+    pinned = any(o.startswith(("parallel.", "experiment=")) for o in scenario)
+    if predicted is None and result is not None:
+        note = f"no prediction: infeasible ({result.infeasible_reason}). {note}".strip()
+    precision = sc.training.precision if sc is not None else ""
+    return {
+        "run": entry["id"], "name": entry["name"], "arch": entry["arch"],
+        "class": f"{entry['arch']}-{precision}" if precision else entry["arch"],
+        "hardware": hw_name, "family": entry["family"], "study": _study(entry),
+        "software": sc.software.name if sc is not None else "",
+        "layout": entry.get("layout") or ("published" if pinned else "searched"),
+        "metric": spec["metric"], "check": check, "published": published,
+        "predicted": predicted, "error_pct": err, "abs_error_pct": None if err is None else abs(err),
+        "status": spec["status"],
+        "role": "calibration" if calibration else ("not-modelled" if not modelled else "held-out"),
+        "headline": spec["status"] in HEADLINE_STATUSES and not calibration and modelled,
+        "fitted": fitted,
+        "scope": spec.get("scope", ""), "source": entry["source"], "note": note,
+    }  # fmt: skip
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -225,6 +353,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         sub = head[head["metric"] == metric]
         groups = [("all", sub)]
         groups += [(f"arch={a}", g) for a, g in sub.groupby("arch", sort=True)]
+        groups += [(f"class={c}", g) for c, g in sub.groupby("class", sort=True)]
+        groups += [(f"study={c}", g) for c, g in sub.groupby("study", sort=True)]
         groups += [(f"family={f}", g) for f, g in sub.groupby("family", sort=True)]
         groups += [(f"layout={v}", g) for v, g in sub.groupby("layout", sort=True)]
         for label, g in groups:
@@ -243,3 +373,33 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
                 }
             )  # fmt: skip
     return pd.DataFrame(out)
+
+
+#: Metrics that rank layouts (higher = faster, except step time).
+RANK_METRICS = ("tokens_per_s", "tflops_per_gpu", "mfu", "step_time_s")
+
+
+def layout_ranking(df: pd.DataFrame, min_layouts: int = 3) -> pd.DataFrame:
+    """Spearman rank correlation between predicted and published throughput for every model
+    with at least ``min_layouts`` published layouts on one cluster (same model, hardware, GPU
+    count, sequence length and precision: the ``ranking`` key of the reference entries, or
+    else those fields of the run), one row per group."""
+    head = df[df["headline"] & df["metric"].isin(RANK_METRICS)].dropna(subset=["predicted"])
+    entries = {e["id"]: e for e in load_reference()}
+    keys = head["run"].map(lambda r: entries[r].get("ranking") or "")
+    out = []
+    for (key, metric), g in head.assign(_group=keys).groupby(["_group", "metric"], sort=True):
+        if not key or len(g) < min_layouts:
+            continue
+        rho = _spearman(g["predicted"].to_numpy(), g["published"].to_numpy())
+        out.append({"group": key, "metric": metric, "n_layouts": len(g), "spearman": rho,
+                    "runs": " ".join(g["run"])})  # fmt: skip
+    return pd.DataFrame(out, columns=["group", "metric", "n_layouts", "spearman", "runs"])
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho: the Pearson correlation of the ranks (ties get their mean rank)."""
+    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
+    if np.std(ra) == 0 or np.std(rb) == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .output import atomic_write_text, write_csv
 from .plots import format_log_axis, save_figure, styled, subplots
-from .validation import METRICS, UNITS, summarize, validate
+from .validation import METRICS, UNITS, layout_ranking, summarize, validate
 
 README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
 README_END = "<!-- validation:end -->"
@@ -74,6 +74,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     """The headline summary (all runs, dense vs MoE, runs with a published layout) as a Markdown
     table for the README."""
     groups = ["all", "arch=dense", "arch=moe", "layout=published"]
+    groups += sorted(g for g in set(summary["group"]) if g.startswith("class="))
     rows = summary[summary["group"].isin(groups)]
     out = [
         "| metric | runs | median abs. error | worst abs. error (run) | mean signed error |",
@@ -84,6 +85,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         label = r["metric"] if r["group"] == "all" else f"{r['metric']}, {value}"
         if kind == "layout":
             label += " layout"
+        elif kind == "class":
+            label = f"{r['metric']}, {value}"
         if r["median_abs_error_pct"] is None or np.isnan(r["median_abs_error_pct"]):
             continue
         missing = f" (+{r['n_no_prediction']} infeasible)" if r["n_no_prediction"] else ""
@@ -138,11 +141,26 @@ def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
+def ranking_markdown(ranking: pd.DataFrame) -> str:
+    """The layout-ranking table (Spearman rho per model with >= 3 published layouts)."""
+    if ranking.empty:
+        return "No model in the reference set has 3 or more published layouts on one cluster."
+    out = ["| layouts of | metric | layouts | Spearman rho |", "|---|---|---|---|"]
+    for r in ranking.to_dict("records"):
+        out.append(f"| {r['group']} | {r['metric']} | {r['n_layouts']} | {r['spearman']:+.2f} |")
+    return "\n".join(out)
+
+
 def write_outputs(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Path]:
     paths = [out / "validation.csv", out / "summary.csv", out / "summary.md"]
     for frame, path in ((df, paths[0]), (summary, paths[1])):
         write_csv(frame, path)
-    atomic_write_text(paths[2], summary_markdown(summary) + "\n")
+    ranking = layout_ranking(df)
+    md = summary_markdown(summary) + "\n\nLayout ranking:\n\n" + ranking_markdown(ranking)
+    atomic_write_text(paths[2], md + "\n")
+    if not ranking.empty:
+        paths.append(out / "ranking.csv")
+        write_csv(ranking, paths[-1])
     if len(df.dropna(subset=["predicted"])):
         paths += parity_plot(df, out / "parity")
     return paths
@@ -174,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         help="efficiency mode of the predictions (derived: calibration runs shown apart)",
     )
     ap.add_argument(
+        "--lofo",
+        action="store_true",
+        help="leave one family out: predict each study with every fitted constant fitted on "
+        "the other studies only (derived mode)",
+    )
+    ap.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -193,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        df = validate(metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode)
+        df = validate(
+            metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode,
+            lofo=args.lofo,
+        )  # fmt: skip
     except ValueError as exc:
         print(f"simsim-validate: {exc}", file=sys.stderr)
         return 2
@@ -201,11 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         print("simsim-validate: no published figure matches the filters", file=sys.stderr)
         return 1
     summary = summarize(df)
-    out = args.out or Path("results/validation" + ("_fixed" if args.mode == "fixed" else ""))
+    suffix = "_fixed" if args.mode == "fixed" else ("_lofo" if args.lofo else "")
+    out = args.out or Path("results/validation" + suffix)
     head = df[df["headline"]]
     calib = df[df["role"] == "calibration"]
     rest = df[~df["headline"] & (df["role"] != "calibration")]
-    print(f"Mode {args.mode}. Headline (primary and secondary published figures), worst first:\n")
+    lofo = " Leave one family out." if args.lofo else ""
+    print(f"Mode {args.mode}.{lofo} Headline (primary and secondary published figures), worst first:\n")
     print(format_table(head))
     if len(calib):
         print("\nCalibration runs (the fitted constant was chosen on these; not in the summary):\n")

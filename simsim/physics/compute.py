@@ -25,14 +25,33 @@ def _f(x: ArrayLike) -> Array:
     return np.asarray(x, dtype=np.float64)
 
 
-def gemm_efficiency(m: ArrayLike, eta_max: ArrayLike, m_half: ArrayLike = 200.0) -> Array:
-    """Achievable fraction of peak of a GEMM with ``m`` rows (tokens) [3].
+def _saturation(x: ArrayLike, half: ArrayLike) -> Array:
+    """``x / (x + half)``; 1 for an unbounded dimension."""
+    x, half = np.maximum(_f(x), 1e-9), _f(half)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(x), 1.0, x / (x + half))
 
-    ``eta_max * m / (m + m_half)``: large GEMMs reach the MAMF fraction ``eta_max`` [2]; GEMMs
-    with few tokens (small per-expert batches) lose efficiency to tile and wave quantisation.
+
+def gemm_efficiency(
+    m: ArrayLike,
+    eta_max: ArrayLike,
+    m_half: ArrayLike = 200.0,
+    n: ArrayLike = np.inf,
+    k: ArrayLike = np.inf,
+    n_half: ArrayLike = 0.0,
+    k_half: ArrayLike = 0.0,
+) -> Array:
+    """Achievable fraction of peak of an ``(m x k) . (k x n)`` GEMM [2, 3].
+
+    ``eta_max * m/(m + m_half) * n/(n + n_half) * k/(k + k_half)``: large GEMMs reach the MAMF
+    fraction ``eta_max`` [2]; a small dimension costs what it costs: few rows (small per-expert
+    batches) and narrow outputs fill few output tiles of the chip's SMs, a shallow reduction
+    amortises each tile's prologue and epilogue over few multiply-accumulate steps (simsim's
+    fit to public measured GEMM sweeps: simsim/data/references.md note N7). ``n`` and ``k``
+    default to infinitely large (the row-only model).
     """
-    m = _f(m)
-    return _f(eta_max) * m / (m + _f(m_half))
+    eta = _f(eta_max) * _saturation(m, m_half)
+    return eta * _saturation(n, n_half) * _saturation(k, k_half)
 
 
 def gemm_time(
@@ -44,21 +63,27 @@ def gemm_time(
     hbm_bytes_per_s: ArrayLike,
     eta_max: ArrayLike,
     m_half: ArrayLike = 200.0,
+    n: ArrayLike = np.inf,
+    k: ArrayLike = np.inf,
+    n_half: ArrayLike = 0.0,
+    k_half: ArrayLike = 0.0,
 ) -> Array:
     """Roofline time of GEMM work [s]: the larger of compute and memory time [1].
 
     Parameters
     ----------
     flops : GEMM FLOPs [FLOP]
-    m : rows per GEMM (tokens) that sets the shape efficiency
+    m, n, k : rows (tokens), output width and reduction depth of one GEMM, which set its shape
+        efficiency (:func:`gemm_efficiency`)
     weight_bytes : weight bytes read [bytes]
     act_bytes : activation bytes read and written [bytes]
     peak_flops : dense peak of the GEMM precision [FLOP/s]
     hbm_bytes_per_s : memory bandwidth [bytes/s]
     eta_max : maximum achievable fraction of peak (MAMF) [2]
-    m_half : rows at which efficiency is half of ``eta_max`` [3]
+    m_half, n_half, k_half : the dimension at which its factor of the efficiency is one half
     """
-    compute = _f(flops) / (_f(peak_flops) * gemm_efficiency(m, eta_max, m_half))
+    eta = gemm_efficiency(m, eta_max, m_half, n, k, n_half, k_half)
+    compute = _f(flops) / (_f(peak_flops) * eta)
     memory = (_f(weight_bytes) + _f(act_bytes)) / _f(hbm_bytes_per_s)
     return np.maximum(compute, memory)
 
