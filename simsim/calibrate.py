@@ -8,10 +8,11 @@ published figure (MFU, TFLOP/s, tokens/s, step time) of that stack
 (:func:`simsim.validation.fold_constants` with nothing held out). ``simsim-validate --lofo``
 judges the method: each study predicted with the constants fitted without it.
 
-One global constant is measured rather than looked up: ``efficiency.moe_load_imbalance``, the
-busiest expert-parallel rank's load under learned dropless routing, from the one published
-pair that isolates it (Qwen3-235B-A22B at 16K context on 256 H100, force-balanced vs dropless
-routing, Megatron-MoE-ModelZoo): :func:`fit_load_imbalance`.
+Two constants are measured from published A/B pairs that change one setting of one run
+(:func:`fit_pair`): ``efficiency.moe_load_imbalance``, the busiest expert-parallel rank's load
+under learned dropless routing (Qwen3-235B-A22B at 16K context on 256 H100, force-balanced vs
+dropless, Megatron-MoE-ModelZoo), and the share of TP collectives torchtitan's async TP hides
+(Llama 3 70B on 256 H100, vanilla vs async TP, BF16).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import sys
 
 import numpy as np
 
+from .api import simulate_many
 from .validation import (
+    ASYNC_TP_PAIR,
     IMBALANCE_PAIR,
     _entries,
     _fit_rows,
@@ -42,32 +45,46 @@ def fit(software: str) -> tuple[float, float, int]:
     return fit_kernel_efficiency(rows, by_id)
 
 
-def fit_load_imbalance(grid: tuple[float, ...] = tuple(np.round(np.arange(1.0, 2.001, 0.01), 2))
-                       ) -> float:  # fmt: skip
-    """The ``efficiency.moe_load_imbalance`` whose predicted dropless / force-balanced
-    throughput ratio matches the published one of :data:`IMBALANCE_PAIR` (bisection on the
-    grid: the predicted ratio falls as the imbalance grows)."""
+def fit_pair(base: str, variant: str, key: str, grid: tuple[float, ...]) -> float:
+    """The value of ``key`` (a dotted config field) at which the predicted throughput ratio of
+    two published runs that differ in one setting, ``variant`` over ``base``, matches the
+    published ratio (the grid value closest to it)."""
     entries = {e["id"]: e for e in _entries(None, "derived", ())}
-    forced, dropless = (entries[i] for i in IMBALANCE_PAIR)
-    target = float(dropless["metrics"][0]["value"]) / float(forced["metrics"][0]["value"])
-    sc_f, r_f = _simulated(forced["_overrides"])
-    base = _performance(forced["metrics"][0], r_f, sc_f)
-    sc_d, _ = _simulated(dropless["_overrides"])
-    from .api import simulate_many
-
-    scs = [sc_d.replace(**{"efficiency.moe_load_imbalance": g}) for g in grid]
+    b, v = entries[base], entries[variant]
+    target = float(v["metrics"][0]["value"]) / float(b["metrics"][0]["value"])
+    sc_b, r_b = _simulated(b["_overrides"])
+    ref = _performance(b["metrics"][0], r_b, sc_b)
+    sc_v, _ = _simulated(v["_overrides"])
+    scs = [sc_v.replace(**{key: g}) for g in grid]
     ratios = np.array(
-        [_performance(dropless["metrics"][0], r, s) / base
+        [_performance(v["metrics"][0], r, s) / ref
          for s, r in zip(scs, simulate_many(scs, top_n=1), strict=True)]
     )  # fmt: skip
     return float(grid[int(np.argmin(np.abs(ratios - target)))])
+
+
+def fit_load_imbalance() -> float:
+    """``efficiency.moe_load_imbalance`` from :data:`IMBALANCE_PAIR` (force-balanced vs
+    dropless routing of one run)."""
+    return fit_pair(*IMBALANCE_PAIR, "efficiency.moe_load_imbalance",
+                    tuple(np.round(np.arange(1.0, 2.001, 0.01), 2)))  # fmt: skip
+
+
+def fit_async_tp_overlap() -> float:
+    """The share of TP collectives torchtitan's async TP hides, from :data:`ASYNC_TP_PAIR`
+    (vanilla vs async TP of one run); the reference rows with async TP carry it."""
+    return fit_pair(*ASYNC_TP_PAIR, "software.tp_overlap",
+                    tuple(np.round(np.arange(0.0, 1.001, 0.05), 2)))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="simsim-calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--software", default=None, help="one stack (default: every fitted stack)")
     ap.add_argument(
-        "--imbalance", action="store_true", help="also measure efficiency.moe_load_imbalance"
+        "--measured",
+        action="store_true",
+        help="also measure the constants that published A/B pairs isolate (MoE load imbalance, "
+        "async TP overlap)",
     )
     args = ap.parse_args(argv)
     entries = _entries(None, "derived", ())
@@ -86,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{value:.2f}" + ("" if n else " (pooled: too few rows of its own)")
         print(f"{stack:<16} {label:>17} {n:>5}")
     print(f"{'(pooled)':<16} {fitted['*'][0]:>17.2f} {fitted['*'][1]:>5}")
-    if args.imbalance:
-        print(f"efficiency.moe_load_imbalance: {fit_load_imbalance():.2f} (from {IMBALANCE_PAIR[1]})")
+    if args.measured:
+        print(f"efficiency.moe_load_imbalance: {fit_load_imbalance():.2f} "
+              f"(from {' vs '.join(IMBALANCE_PAIR)})")
+        print(f"async TP software.tp_overlap: {fit_async_tp_overlap():.2f} "
+              f"(from {' vs '.join(ASYNC_TP_PAIR)})")  # fmt: skip
     return 0
 
 

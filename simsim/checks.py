@@ -278,7 +278,6 @@ def _check_software(c: _Checker) -> None:
     c.fraction("software.kernel_efficiency")
     for f in ("tp_overlap", "pp_overlap", "dp_overlap", "ep_overlap"):
         c.fraction(f"software.{f}", closed_low=True)
-    c.non_negative("software.kernel_overhead_us")
     c.fraction("software.attention_efficiency", optional=True)
     sw = c.root.software
     for i, s in enumerate(sw.schedules):
@@ -320,13 +319,14 @@ def _check_efficiency(c: _Checker) -> None:
             "add efficiency.mode=fixed",
         )
     c.fraction("efficiency.usable_hbm_fraction")
-    c.non_negative("efficiency.gemm_m_half")
+    c.non_negative("efficiency.gemm_fixed_us")
     c.check("efficiency.moe_load_imbalance", lambda v: v >= 1.0, "must be >= 1")
     c.fraction("efficiency.attention_efficiency")
     for p in PRECISIONS:
         c.fraction(f"efficiency.default_mfu.{p}", optional=True)
         c.fraction(f"efficiency.gemm_eta_max.{p}", optional=True)
-        c.non_negative(f"efficiency.gemm_n_half.{p}", optional=True)
+        c.fraction(f"efficiency.gemm_scale.{p}", optional=True)
+        c.non_negative(f"efficiency.gemm_mn_half.{p}", optional=True)
         c.non_negative(f"efficiency.gemm_k_half.{p}", optional=True)
     prec = c.root.training.precision
     if prec in PRECISIONS:

@@ -50,26 +50,26 @@ Parts = tuple[tuple[Any, Any, Any, int], ...]
 FP8_DISPATCH_BYTES = 1.0 + 4.0 / 128.0
 #: Optimizer bytes moved per parameter of the local shard: read+write master and Adam moments,
 #: read the gradient, write the 16-bit weight (FP32 moments; BF16 moments under fp8, DeepSeek).
-#: Bytes moved per element quantised to FP8, by recipe (``training.fp8_recipe``): read the
-#: 16-bit tensor, write FP8 row-wise and a column-wise copy for the backward's transposed GEMM
-#: (Hopper FP8 GEMMs take TN layouts only; Transformer Engine's cast-transpose): 2 + 1 + 1.
-#: ``tensorwise`` (current scaling) reads the tensor once more for its amax first; ``delayed``
-#: takes the scale from the amax history, fused into the cast; ``blockwise`` adds an FP32
-#: scale per 128 elements to each copy (DeepSeek-V3 §3.3.1-3.3.2); ``mxfp8`` an 8-bit scale per
-#: 32 elements to each copy (OCP Microscaling Formats spec v1.0).
+#: Bytes moved per activation or gradient element quantised to FP8, by recipe
+#: (``training.fp8_recipe``): torchao's roofline cost model (pytorch/ao
+#: torchao/testing/training/roofline_utils.py): per-tensor current scaling ("tensorwise") reads
+#: the 16-bit tensor for its amax, reads it again to cast and writes the FP8 copy and the
+#: transposed copy the backward's other GEMM needs (2 + 2 + 1 + 1); MXFP8 quantises each of the
+#: two orientations from a read of its own (2 x (2 + 1)), and DeepSeek's block-wise 1x128 /
+#: 128x1 tiles likewise (DeepSeek-V3 §3.3.2), each plus its scales; delayed scaling takes the
+#: scale from the amax history, so one read feeds both copies (Transformer Engine's
+#: cast-transpose: 2 + 1 + 1).
 FP8_CAST_BYTES = {
     "delayed": 4.0,
     "tensorwise": 6.0,
-    "blockwise": 4.0 + 2 * 4.0 / 128.0,
-    "mxfp8": 4.0 + 2 * 1.0 / 32.0,
+    "blockwise": 6.0 + 2 * 4.0 / 128.0,  # an FP32 scale per 128 elements, per copy
+    "mxfp8": 6.0 + 2 * 1.0 / 32.0,  # an 8-bit scale per 32 elements, per copy (OCP MX v1.0)
 }
-#: Kernels launched per layer and micro-batch in the forward pass, as Megatron-Core's layer
-#: runs them (megatron/core/transformer/transformer_layer.py and moe/token_dispatcher.py):
-#: every layer 12 (2 norms, QKV, rotary, attention, output projection, 2 residual adds, FC1,
-#: activation, FC2, bias/dropout fusion); an MoE layer 10 more (router GEMM, softmax/top-k,
-#: auxiliary loss, permute, 2 all-to-alls, local sort and its inverse, unpermute, grouped
-#: GEMM bookkeeping). The backward launches about twice as many (counted through t_bwd = 2 t_fwd).
-KERNELS_PER_LAYER = {"layer": 12.0, "moe": 10.0}
+#: GEMM-class kernels per layer and micro-batch in the forward pass, each paying the fixed
+#: time ``efficiency.gemm_fixed_us``: every layer 5 (QKV, attention, output projection, FC1,
+#: FC2), an MoE layer 3 more (router, the two grouped expert GEMMs). The backward runs two per
+#: GEMM (data and weight gradients), counted through t_bwd = 2 t_fwd.
+GEMM_KERNELS_PER_LAYER = {"layer": 5.0, "moe": 3.0}
 OPTIMIZER_BYTES = {"fp8": 2 * (4 + 4) + 4 + 2, "default": 2 * (4 + 8) + 4 + 2}
 
 
@@ -85,13 +85,16 @@ class Machine:
     up_bw: ArrayLike  # scale-up bytes/s per GPU per direction, times collective efficiency
     out_bw: ArrayLike  # scale-out bytes/s per GPU per direction, times collective efficiency
     up_domain: ArrayLike
-    eta_max: ArrayLike  # MAMF fraction of the training precision, times kernel efficiency
+    eta_max: ArrayLike  # MAMF fraction of the training precision
     eta_max16: ArrayLike
-    m_half: ArrayLike
-    n_half: ArrayLike  # of the training precision's GEMMs
+    kernel: ArrayLike  # the stack's fraction of the best-case GEMM rate (kernel_efficiency)
+    scale: ArrayLike  # GEMM shape-product scale e of the training precision
+    scale16: ArrayLike
+    mn_half: ArrayLike  # GEMM half-sizes of the training precision (compute.gemm_efficiency)
     k_half: ArrayLike
-    n_half16: ArrayLike  # of the 16-bit GEMMs (LM head, router, unfused attention)
+    mn_half16: ArrayLike  # of the 16-bit GEMMs (LM head, router, unfused attention)
     k_half16: ArrayLike
+    gemm_fixed: ArrayLike  # fixed time per GEMM kernel [s]
     attention_efficiency: ArrayLike
     up_latency: ArrayLike  # s
     out_latency: ArrayLike  # s
@@ -100,7 +103,6 @@ class Machine:
     dp_overlap: ArrayLike
     comm_sm_fraction: ArrayLike
     ep_overlap: ArrayLike = 0.0
-    kernel_overhead: ArrayLike = 0.0  # s per kernel
     fp8_cast_bytes: ArrayLike = 0.0  # bytes moved per element quantised to FP8 (the recipe's)
     fused_attention: ArrayLike = 1.0  # 1 = fused attention kernel, 0 = scores through HBM
 
@@ -174,13 +176,16 @@ def machine(sc: Scenario) -> Machine:
         up_bw=hw.scale_up_gbps * 1e9 * ce,
         out_bw=hw.scale_out_gbps * 1e9 * ce,
         up_domain=hw.scale_up_domain,
-        eta_max=mamf(hw, sc, prec) * kernel,
-        eta_max16=mamf(hw, sc, "bf16") * kernel,
-        m_half=eff.gemm_m_half,
-        n_half=_half(eff.gemm_n_half, prec),
+        eta_max=mamf(hw, sc, prec),
+        eta_max16=mamf(hw, sc, "bf16"),
+        kernel=kernel,
+        scale=_half(eff.gemm_scale, prec, 1.0),
+        scale16=_half(eff.gemm_scale, "bf16", 1.0),
+        mn_half=_half(eff.gemm_mn_half, prec),
         k_half=_half(eff.gemm_k_half, prec),
-        n_half16=_half(eff.gemm_n_half, "bf16"),
+        mn_half16=_half(eff.gemm_mn_half, "bf16"),
         k_half16=_half(eff.gemm_k_half, "bf16"),
+        gemm_fixed=eff.gemm_fixed_us * 1e-6,
         attention_efficiency=(sw.attention_efficiency or eff.attention_efficiency) * kernel,
         up_latency=hw.scale_up_latency_us * 1e-6,
         out_latency=hw.scale_out_latency_us * 1e-6,
@@ -189,16 +194,15 @@ def machine(sc: Scenario) -> Machine:
         dp_overlap=sw.dp_overlap,
         comm_sm_fraction=hw.dualpipe_comm_sm_fraction,
         ep_overlap=sw.ep_overlap,
-        kernel_overhead=sw.kernel_overhead_us * 1e-6,
         fp8_cast_bytes=FP8_CAST_BYTES[sc.training.fp8_recipe] if prec == "fp8" else 0.0,
         fused_attention=float(sw.fused_attention),
     )
 
 
-def _half(per: PerPrecision, precision: str) -> float:
-    """A GEMM shape constant of ``precision`` (0 = no dependence on that dimension)."""
+def _half(per: PerPrecision, precision: str, default: float = 0.0) -> float:
+    """A GEMM shape constant of ``precision`` (null: ``default``, no dependence)."""
     value = per.get(precision)
-    return float(value if value is not None else 0.0)
+    return float(value if value is not None else default)
 
 
 def stack_machines(machines: list[Machine]) -> Machine:
@@ -315,7 +319,8 @@ class Compute:
 
 def _part_time(
     flops: Array, m: Array, weights: Array, act_io: Array, parts: Parts, tp: Array,
-    mc: Machine, peak: ArrayLike, eta_max: ArrayLike, halves: tuple[ArrayLike, ArrayLike],
+    mc: Machine, peak: ArrayLike, eta_max: ArrayLike,
+    shape: tuple[ArrayLike, ArrayLike, ArrayLike],
 ) -> Array:
     """Time of one GEMM class whose FLOPs and weights split over ``parts`` (weight share,
     N, K, split): column-parallel parts split N over TP, row-parallel parts K, replicated
@@ -325,8 +330,8 @@ def _part_time(
         n_gpu = n / tp if split == COL else n
         k_gpu = k / tp if split == ROW else k
         total = total + K.gemm_time(
-            flops * w, m, weights * w, act_io * w, peak, mc.hbm, eta_max, mc.m_half,
-            n_gpu, k_gpu, *halves,
+            flops * w, m, n_gpu, k_gpu, weights * w, act_io * w, peak, mc.hbm, eta_max,
+            *shape, mc.kernel,
         )  # fmt: skip
     return total
 
@@ -351,7 +356,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
 
     def lin(flops_tok: Array, rows: Array, weights: Array, parts: Parts) -> Array:
         return _part_time(flops_tok * tg * stage, rows, weights * wbytes * stage, act_io, parts,
-                          tp, mc, mc.peak, mc.eta_max, (mc.n_half, mc.k_half))  # fmt: skip
+                          tp, mc, mc.peak, mc.eta_max, (mc.scale, mc.mn_half, mc.k_half))  # fmt: skip
 
     # routed experts: rows per local expert (expert TP = 1); a token-dropping kernel pads each
     # expert's batch to its capacity (capacity_factor x the mean load; GShard §2.2, Switch
@@ -364,15 +369,15 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         + _part_time(imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
                      sh.routed_p / ep * wbytes * stage, act_io,
                      _ffn_parts(sh, sh.d_ffe, REP, REP), tp, mc, mc.peak, mc.eta_max,
-                     (mc.n_half, mc.k_half))
+                     (mc.scale, mc.mn_half, mc.k_half))
     )  # fmt: skip
     # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
     t_head = _part_time(
         2.0 * h * sh.vocab * (1.0 + mtp) * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
-        ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, (mc.n_half16, mc.k_half16),
+        ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, (mc.scale16, mc.mn_half16, mc.k_half16),
     ) + _part_time(
         2.0 * h * n_exp * moe_l * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
-        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, (mc.n_half16, mc.k_half16),
+        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, (mc.scale16, mc.mn_half16, mc.k_half16),
     )  # fmt: skip
     t_core = np.where(
         _f(mc.fused_attention) > 0,
@@ -393,9 +398,9 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # written (16-bit), per output head, on this GPU's vocabulary shard
     loss_bytes = 3.0 * 2.0 * sh.vocab * (1.0 + mtp) / n_layers
     t_elem = K.memory_time((elem_bytes + loss_bytes) * n_layers * tg * stage, mc.hbm)
-    # launch gaps: kernels per layer and micro-batch forward (KERNELS_PER_LAYER)
-    kernels = (KERNELS_PER_LAYER["layer"] * n_layers + KERNELS_PER_LAYER["moe"] * moe_l) * stage
-    t_launch = kernels * _f(mc.kernel_overhead)
+    # the fixed time of every GEMM kernel (GEMM_KERNELS_PER_LAYER forward)
+    kernels = GEMM_KERNELS_PER_LAYER["layer"] * n_layers + GEMM_KERNELS_PER_LAYER["moe"] * moe_l
+    t_launch = kernels * stage * _f(mc.gemm_fixed)
 
     t_fwd = t_lin + t_head + t_core + t_elem + t_launch
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
@@ -425,8 +430,8 @@ def _unfused_attention_time(
     ``tok`` tokens (times the stage's share of layers) on this GPU."""
     s = _f(wl.seq_len)
     gemm = K.gemm_time(
-        2.0 * sh.core * tok, rows, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16, mc.m_half,
-        s, sh.d_qk, mc.n_half16, mc.k_half16,
+        2.0 * sh.core * tok, rows, s, sh.d_qk, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16,
+        mc.scale16, mc.mn_half16, mc.k_half16, mc.kernel,
     )  # fmt: skip
     scores = UNFUSED_SCORE_BYTES * sh.n_heads * s * sh.n_layers * tok
     return gemm + K.memory_time(scores, mc.hbm)

@@ -246,9 +246,10 @@ class EfficiencyConfig:
     usable_hbm_fraction: float
     # derived mode (simsim.performance); each constant's source is in config.yaml
     gemm_eta_max: PerPrecision = field(default_factory=PerPrecision)
-    gemm_m_half: float
-    gemm_n_half: PerPrecision = field(default_factory=PerPrecision)
+    gemm_scale: PerPrecision = field(default_factory=PerPrecision)
+    gemm_mn_half: PerPrecision = field(default_factory=PerPrecision)
     gemm_k_half: PerPrecision = field(default_factory=PerPrecision)
+    gemm_fixed_us: float
     attention_efficiency: float
     moe_load_imbalance: float
     source: str
@@ -272,8 +273,6 @@ class SoftwareConfig:
     #: fraction of the expert all-to-all hidden behind another micro-batch's compute outside
     #: DualPipe (Megatron-Core's overlapped 1F1B for MoE); DualPipe's own overlap is modelled
     ep_overlap: float = 0.0
-    #: GPU idle time per kernel: launch latency between dependent kernels [us]
-    kernel_overhead_us: float = 0.0
     #: fused-attention rate of the stack's attention kernel as a fraction of the 16-bit peak;
     #: null = ``efficiency.attention_efficiency`` (a Hopper-tuned kernel: FA3 / cuDNN)
     attention_efficiency: float | None = None

@@ -7,8 +7,9 @@ References
    model", CACM 52(4), 2009.
 .. [2] stas00/ml-engineering, ``compute/accelerator/README.md``: maximum achievable matmul FLOPS
    (MAMF) per GPU (H100 BF16 794.5 of 989.5 TFLOP/s = 80.3%; A100 BF16 86.9%; H200 FP8 73.4%).
-.. [3] deepseek-ai/DeepGEMM README (2025-04) FP8 grouped-GEMM tables on H800, and
-   simsim/data/references.md note N1: eta(M) = eta_max * M / (M + M_half), M_half ~ 200 tokens.
+.. [3] simsim/data/gemm_measurements.csv: 450 measured GEMMs (XLA's H100/B200 matmul tables,
+   DeepGEMM's H800 FP8 tables, MAMF searches, cuBLAS A100 chart), and references.md notes N1 and N7
+   (the fit of the half-sizes).
 .. [4] J. Shah et al., "FlashAttention-3", arXiv:2407.08608 (BF16 forward up to 740 TFLOP/s =
    75% of H100 peak); deepseek-ai/FlashMLA README (660 TFLOP/s BF16 on H800 SXM5).
 """
@@ -34,39 +35,40 @@ def _saturation(x: ArrayLike, half: ArrayLike) -> Array:
 
 def gemm_efficiency(
     m: ArrayLike,
+    n: ArrayLike,
+    k: ArrayLike,
     eta_max: ArrayLike,
-    m_half: ArrayLike = 200.0,
-    n: ArrayLike = np.inf,
-    k: ArrayLike = np.inf,
-    n_half: ArrayLike = 0.0,
-    k_half: ArrayLike = 0.0,
+    e: ArrayLike,
+    mn_half: ArrayLike,
+    k_half: ArrayLike,
 ) -> Array:
     """Achievable fraction of peak of an ``(m x k) . (k x n)`` GEMM [2, 3].
 
-    ``eta_max * m/(m + m_half) * n/(n + n_half) * k/(k + k_half)``: large GEMMs reach the MAMF
-    fraction ``eta_max`` [2]; a small dimension costs what it costs: few rows (small per-expert
-    batches) and narrow outputs fill few output tiles of the chip's SMs, a shallow reduction
-    amortises each tile's prologue and epilogue over few multiply-accumulate steps (simsim's
-    fit to public measured GEMM sweeps: simsim/data/references.md note N7). ``n`` and ``k``
-    default to infinitely large (the row-only model).
+    ``min(eta_max, e * m/(m + h) * n/(n + h) * k/(k + h_k))``: a large GEMM reaches the chip's
+    measured best (MAMF, ``eta_max``); a small dimension costs what it costs: few rows (small
+    per-expert batches) or a narrow output fill few output tiles (one half-size ``h`` for both:
+    cuBLAS is symmetric under transposition), a shallow reduction amortises each tile's prologue
+    and epilogue over few steps. Fitted to public measured GEMM tables (simsim/data/
+    gemm_measurements.csv; references.md notes N1, N7).
     """
-    eta = _f(eta_max) * _saturation(m, m_half)
-    return eta * _saturation(n, n_half) * _saturation(k, k_half)
+    prod = _saturation(m, mn_half) * _saturation(n, mn_half) * _saturation(k, k_half)
+    return np.minimum(_f(eta_max), _f(e) * prod)
 
 
 def gemm_time(
     flops: ArrayLike,
     m: ArrayLike,
+    n: ArrayLike,
+    k: ArrayLike,
     weight_bytes: ArrayLike,
     act_bytes: ArrayLike,
     peak_flops: ArrayLike,
     hbm_bytes_per_s: ArrayLike,
     eta_max: ArrayLike,
-    m_half: ArrayLike = 200.0,
-    n: ArrayLike = np.inf,
-    k: ArrayLike = np.inf,
-    n_half: ArrayLike = 0.0,
+    e: ArrayLike = 1.0,
+    mn_half: ArrayLike = 0.0,
     k_half: ArrayLike = 0.0,
+    scale: ArrayLike = 1.0,
 ) -> Array:
     """Roofline time of GEMM work [s]: the larger of compute and memory time [1].
 
@@ -79,10 +81,11 @@ def gemm_time(
     act_bytes : activation bytes read and written [bytes]
     peak_flops : dense peak of the GEMM precision [FLOP/s]
     hbm_bytes_per_s : memory bandwidth [bytes/s]
-    eta_max : maximum achievable fraction of peak (MAMF) [2]
-    m_half, n_half, k_half : the dimension at which its factor of the efficiency is one half
+    eta_max : the chip's maximum achievable fraction of peak (MAMF) [2]
+    e, mn_half, k_half : the shape constants of :func:`gemm_efficiency`
+    scale : the software stack's fraction of that rate (``software.kernel_efficiency``)
     """
-    eta = gemm_efficiency(m, eta_max, m_half, n, k, n_half, k_half)
+    eta = gemm_efficiency(m, n, k, eta_max, e, mn_half, k_half) * _f(scale)
     compute = _f(flops) / (_f(peak_flops) * eta)
     memory = (_f(weight_bytes) + _f(act_bytes)) / _f(hbm_bytes_per_s)
     return np.maximum(compute, memory)
