@@ -35,7 +35,6 @@ from .validation import (
 )
 
 
-
 def fit(software: str) -> tuple[float, float, int]:
     """``software.kernel_efficiency`` of ``software`` fitted on all its steady-state rows;
     returns (value, median |log error|, rows used)."""
@@ -56,10 +55,11 @@ def fit_pair(base: str, variant: str, key: str, grid: tuple[float, ...]) -> floa
     ref = _performance(b["metrics"][0], r_b, sc_b)
     sc_v, _ = _simulated(v["_overrides"])
     scs = [sc_v.replace(**{key: g}) for g in grid]
-    ratios = np.array(
-        [_performance(v["metrics"][0], r, s) / ref
-         for s, r in zip(scs, simulate_many(scs, top_n=1), strict=True)]
-    )  # fmt: skip
+    preds = [_performance(v["metrics"][0], r, s) for s, r in
+             zip(scs, simulate_many(scs, top_n=1), strict=True)]  # fmt: skip
+    if ref is None or any(p is None for p in preds):
+        raise ValueError(f"{base} / {variant}: a run of the pair has no prediction")
+    ratios = np.array(preds, dtype=float) / ref
     return float(grid[int(np.argmin(np.abs(ratios - target)))])
 
 
@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{stack:<16} {label:>17} {n:>5}")
     print(f"{'(pooled)':<16} {fitted['*'][0]:>17.2f} {fitted['*'][1]:>5}")
     if args.measured:
-        print(f"efficiency.moe_load_imbalance: {fit_load_imbalance():.2f} "
-              f"(from {' vs '.join(IMBALANCE_PAIR)})")
+        print(
+            f"efficiency.moe_load_imbalance: {fit_load_imbalance():.2f} "
+            f"(from {' vs '.join(IMBALANCE_PAIR)})"
+        )
         print(f"async TP software.tp_overlap: {fit_async_tp_overlap():.2f} "
               f"(from {' vs '.join(ASYNC_TP_PAIR)})")  # fmt: skip
     return 0

@@ -318,8 +318,15 @@ class Compute:
 
 
 def _part_time(
-    flops: Array, m: Array, weights: Array, act_io: Array, parts: Parts, tp: Array,
-    mc: Machine, peak: ArrayLike, eta_max: ArrayLike,
+    flops: Array,
+    m: Array,
+    weights: Array,
+    act_io: Array,
+    parts: Parts,
+    tp: Array,
+    mc: Machine,
+    peak: ArrayLike,
+    eta_max: ArrayLike,
     shape: tuple[ArrayLike, ArrayLike, ArrayLike],
 ) -> Array:
     """Time of one GEMM class whose FLOPs and weights split over ``parts`` (weight share,
@@ -343,10 +350,10 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     tp, pp, cp, ep = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep))
     mb = _f(lay.micro_batch)
     h, n_layers, mtp, moe_l = sh.h, sh.n_layers, sh.mtp, sh.moe_l
-    k, n_exp, mats = sh.k, sh.n_exp, sh.mats
+    k, n_exp = sh.k, sh.n_exp
     wbytes = 1.0 if wl.precision == "fp8" else 2.0
     cf = _f(wl.capacity_factor)
-    imb = _f(wl.load_imbalance)
+    imb = _imbalance(wl, ep)
 
     tokens = mb * _f(wl.seq_len) / cp  # rows of the micro-batch on this GPU's sequence shard
     tg = tokens / tp  # tokens this GPU owns after sequence parallelism
@@ -354,9 +361,12 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # activation traffic of a GEMM class: its input and output, ~2 tensors of width ~2h, 16-bit
     act_io = 2.0 * (2.0 * h) * 2.0 * tg * stage
 
+    shape = (mc.scale, mc.mn_half, mc.k_half)  # of the training precision's GEMMs
+    shape16 = (mc.scale16, mc.mn_half16, mc.k_half16)  # of the 16-bit ones
+
     def lin(flops_tok: Array, rows: Array, weights: Array, parts: Parts) -> Array:
         return _part_time(flops_tok * tg * stage, rows, weights * wbytes * stage, act_io, parts,
-                          tp, mc, mc.peak, mc.eta_max, (mc.scale, mc.mn_half, mc.k_half))  # fmt: skip
+                          tp, mc, mc.peak, mc.eta_max, shape)  # fmt: skip
 
     # routed experts: rows per local expert (expert TP = 1); a token-dropping kernel pads each
     # expert's batch to its capacity (capacity_factor x the mean load; GShard §2.2, Switch
@@ -369,15 +379,15 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         + _part_time(imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
                      sh.routed_p / ep * wbytes * stage, act_io,
                      _ffn_parts(sh, sh.d_ffe, REP, REP), tp, mc, mc.peak, mc.eta_max,
-                     (mc.scale, mc.mn_half, mc.k_half))
+                     shape)
     )  # fmt: skip
     # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
     t_head = _part_time(
         2.0 * h * sh.vocab * (1.0 + mtp) * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
-        ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, (mc.scale16, mc.mn_half16, mc.k_half16),
+        ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, shape16,
     ) + _part_time(
         2.0 * h * n_exp * moe_l * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
-        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, (mc.scale16, mc.mn_half16, mc.k_half16),
+        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, shape16,
     )  # fmt: skip
     t_core = np.where(
         _f(mc.fused_attention) > 0,
@@ -421,9 +431,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
 UNFUSED_SCORE_BYTES = 13.0
 
 
-def _unfused_attention_time(
-    wl: Workload, sh: Shape, mc: Machine, rows: Array, tok: Array
-) -> Array:
+def _unfused_attention_time(wl: Workload, sh: Shape, mc: Machine, rows: Array, tok: Array) -> Array:
     """Attention without a fused kernel [s]: the score and value GEMMs over the full s x s
     (masked half included: twice the causal count), at the GEMM rate of their shape (M = the
     query rows, N = s, K = the head width), plus the scores written and read through HBM;
@@ -441,6 +449,12 @@ def _qk_width(arch: A.Arch) -> Array:
     if arch.attention == "mla":
         return _f(arch.qk_nope_head_dim) + _f(arch.qk_rope_head_dim)
     return _f(arch.head_dim)
+
+
+def _imbalance(wl: Workload, ep: Array) -> Array:
+    """Routed load of the busiest expert-parallel rank over the mean: ``load_imbalance`` across
+    several ranks, 1 when one rank holds every expert (ep = 1)."""
+    return np.where(ep > 1, _f(wl.load_imbalance), 1.0)
 
 
 def _ffn_parts(sh: Shape, width: Array, fc1: int, fc2: int) -> Parts:
@@ -502,7 +516,7 @@ def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
                                  mc.out_latency, sh.n_exp)
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
-    load = _f(wl.capacity_factor) * _f(wl.load_imbalance)  # the busiest rank's share
+    load = _f(wl.capacity_factor) * _imbalance(wl, ep)  # the busiest rank's share
     return load * 2.0 * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
 
 
@@ -681,7 +695,7 @@ def _attn_parts(arch: A.Arch) -> Parts:
         dn, dr, dv = (_f(x) for x in (arch.qk_nope_head_dim, arch.qk_rope_head_dim,
                                       arch.v_head_dim))  # fmt: skip
         q_in = np.where(qr > 0, qr, h)
-        mats = (
+        mats: Parts = (
             (h * qr, qr, h, REP),  # query down-projection (zero without Q-LoRA)
             (q_in * nh * (dn + dr), nh * (dn + dr), q_in, COL),
             (h * (kr + dr), kr + dr, h, REP),

@@ -60,14 +60,6 @@ COLUMNS = [
     "fitted", "scope", "source", "note",
 ]  # fmt: skip
 
-#: The runs each software stack's fitted ``kernel_efficiency`` was calibrated on
-#: (:mod:`simsim.calibrate`); in derived mode their rows are reported as ``role=calibration`` and
-#: kept out of the headline. MegaScale's own rows are split: every other GPU count fits, the rest
-#: (512, 1024, 6144, 12288 GPUs) are held out with everything else.
-CALIBRATION_RUNS: dict[str, str] = {
-    "megatron_lm": "megascale-mlm-*",
-    "megascale": r"megascale-mls-(256|768|3072|8192)\b",
-}
 #: Runs whose own record supplies a whole-run constant of configs/config.yaml: the interruption
 #: rates of ``reliability`` are Llama 3's 54-day record (Llama 3 Herd Table 5), so Llama 3.1
 #: 405B's whole-run figures are reported as ``role=calibration``, not as validation.
@@ -244,7 +236,7 @@ def validate(
     mode: str = "derived",
     include_derived: bool = True,
     overrides: tuple[str, ...] = (),
-    lofo: bool = False,
+    lofo: bool | None = None,
 ) -> pd.DataFrame:
     """Compare simsim with every published figure in the reference set.
 
@@ -259,9 +251,12 @@ def validate(
         ``fixed``)
     include_derived : keep derived/unverified and calibration rows (``headline=False``)
     overrides : extra Hydra overrides applied to every run (e.g. efficiency constants)
-    lofo : leave one family out (derived mode): every run is predicted with each stack's
-        ``kernel_efficiency`` fitted on the *other* studies only (:func:`fold_constants`);
-        every row is then held out (``role=held-out``) and ``fitted`` gives the value used
+    lofo : leave one family out (the default in derived mode): every run is predicted with
+        each stack's ``kernel_efficiency`` fitted on the *other* studies only
+        (:func:`fold_constants`) and without the measurements taken from its own study
+        (:data:`MEASURED_IN`); every row is then held out and ``fitted`` gives the value used.
+        False: the shipped constants (in-sample; the rows they were fitted on are
+        ``role=calibration``)
 
     Returns
     -------
@@ -274,12 +269,18 @@ def validate(
             raise ValueError(f"metric={m!r}: expected one of {', '.join(METRICS)}")
     if lofo and mode != "derived":
         raise ValueError("lofo=True needs mode='derived' (fixed mode fits nothing)")
+    lofo = mode == "derived" if lofo is None else lofo
     defaults = resolve(compose([])).cluster
     rows = []
     entries = _entries(run, mode, overrides)
     # leave-one-family-out folds fit on the whole reference set, whatever `run` selects
     everything = _entries(None, mode, overrides) if lofo else entries
     folds: dict[str, dict[str, tuple[float, int]]] = {}
+    # in-sample: the steady-state rows each stack's shipped kernel_efficiency was fitted on
+    fitted_on = (
+        {stack for stack, (_, n) in fold_constants(_entries(None, mode, overrides), None).items()
+         if n} if mode == "derived" and not lofo else set()
+    )  # fmt: skip
     progress = Progress(len(entries), "simsim-validate: runs")
     for done, entry in enumerate(entries, start=1):
         progress.update(done)
@@ -301,7 +302,14 @@ def validate(
         for spec in entry["metrics"]:
             if metrics and spec["metric"] not in metrics:
                 continue
-            rows.append(_row(entry, spec, sc, result, mode, defaults, lofo, fitted, hw_name))
+            calibration = (
+                spec["metric"] in STEADY_METRICS
+                and sc is not None
+                and (sc.software.name in fitted_on)
+            )
+            rows.append(
+                _row(entry, spec, sc, result, defaults, calibration, fitted, hw_name)
+            )  # fmt: skip
     progress.close()
     df = pd.DataFrame(rows, columns=COLUMNS)
     if not include_derived:
@@ -312,8 +320,14 @@ def validate(
 
 
 def _row(
-    entry: dict[str, Any], spec: dict[str, Any], sc: Scenario | None, result: Result | None,
-    mode: str, defaults: ClusterConfig, lofo: bool, fitted: float | None, hw_name: str,
+    entry: dict[str, Any],
+    spec: dict[str, Any],
+    sc: Scenario | None,
+    result: Result | None,
+    defaults: ClusterConfig,
+    fitted_here: bool,
+    fitted: float | None,
+    hw_name: str,
 ) -> dict[str, Any]:
     """One output row: a published figure, simsim's prediction and how they compare."""
     check = spec.get("check", "performance")
@@ -324,10 +338,9 @@ def _row(
         predicted = _performance(spec, result, sc)
     published = float(spec["value"])
     calibration = check == "performance" and (
-        (mode == "derived" and not lofo
-         and any(_matches(entry, p) for p in CALIBRATION_RUNS.values()))
+        fitted_here
         or (spec["metric"] in WHOLE_RUN_METRICS and _matches(entry, WHOLE_RUN_SOURCE_RUNS))
-    )  # fmt: skip
+    )
     modelled = entry.get("modelled", True)
     err = None if predicted is None else 100.0 * (predicted / published - 1.0)
     note = entry.get("note", "")
@@ -343,7 +356,8 @@ def _row(
         "software": sc.software.name if sc is not None else "",
         "layout": entry.get("layout") or ("published" if pinned else "searched"),
         "metric": spec["metric"], "check": check, "published": published,
-        "predicted": predicted, "error_pct": err, "abs_error_pct": None if err is None else abs(err),
+        "predicted": predicted, "error_pct": err,
+        "abs_error_pct": None if err is None else abs(err),
         "status": spec["status"],
         "role": "calibration" if calibration else ("not-modelled" if not modelled else "held-out"),
         "headline": spec["status"] in HEADLINE_STATUSES and not calibration and modelled,

@@ -1,6 +1,7 @@
 """``simsim-validate``: the validation table, its summary, a parity plot and the README section.
 
-simsim-validate                         # everything, into results/validation/
+simsim-validate                         # everything, leave one family out, into results/validation/
+simsim-validate --in-sample             # with the shipped (fitted) constants
 simsim-validate --metric gpu_hours --hardware H800
 simsim-validate --run 'megatron21-*' --out /tmp/v
 simsim-validate --update-readme README.md   # rewrite the "How accurate" section from the run
@@ -192,10 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         help="efficiency mode of the predictions (derived: calibration runs shown apart)",
     )
     ap.add_argument(
-        "--lofo",
+        "--in-sample",
         action="store_true",
-        help="leave one family out: predict each study with every fitted constant fitted on "
-        "the other studies only (derived mode)",
+        help="derived mode with the shipped constants, fitted on these very rows (default: "
+        "leave one family out, each study predicted with constants fitted on the others)",
     )
     ap.add_argument(
         "--out",
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         df = validate(
             metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode,
-            lofo=args.lofo,
+            lofo=False if args.in_sample else None,
         )  # fmt: skip
     except ValueError as exc:
         print(f"simsim-validate: {exc}", file=sys.stderr)
@@ -228,13 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         print("simsim-validate: no published figure matches the filters", file=sys.stderr)
         return 1
     summary = summarize(df)
-    suffix = "_fixed" if args.mode == "fixed" else ("_lofo" if args.lofo else "")
+    suffix = "_fixed" if args.mode == "fixed" else ("_in_sample" if args.in_sample else "")
     out = args.out or Path("results/validation" + suffix)
     head = df[df["headline"]]
     calib = df[df["role"] == "calibration"]
     rest = df[~df["headline"] & (df["role"] != "calibration")]
-    lofo = " Leave one family out." if args.lofo else ""
-    print(f"Mode {args.mode}.{lofo} Headline (primary and secondary published figures), worst first:\n")
+    derived = args.mode == "derived"
+    lofo = " Leave one family out." if derived and not args.in_sample else ""
+    print(
+        f"Mode {args.mode}.{lofo} Headline (primary and secondary published figures), "
+        "worst first:\n"
+    )
     print(format_table(head))
     if len(calib):
         print("\nCalibration runs (the fitted constant was chosen on these; not in the summary):\n")

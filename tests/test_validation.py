@@ -6,34 +6,44 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import simsim
-from simsim.validation import COLUMNS, METRICS, load_reference, summarize, validate
+from simsim.validation import (
+    COLUMNS,
+    METRICS,
+    STEADY_METRICS,
+    load_reference,
+    summarize,
+    validate,
+)
 from simsim.validation_report import README_END, README_START, main, summary_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Current headline errors (median, worst absolute %, all held-out runs), each rounded up to the
-# next whole percent, in derived mode (the default) and in fixed mode. A change that makes simsim
-# worse on the reference set fails here; a change that makes it better should lower these pins.
+# Current headline errors (median, worst absolute %), each rounded up to the next whole percent:
+# derived mode leave one family out (the default: every study predicted with constants fitted
+# on the others), and fixed mode. A change that makes simsim worse on the reference set fails
+# here; a change that makes it better should lower these pins.
 PINNED = {
-    "gpu_hours": (16, 32),  # Llama 3.1 405B is calibration since the goodput model uses its record
-    "mfu": (7, 11),
-    "tflops_per_gpu": (8, 62),
-    "step_time_s": (5, 10),
-    "wall_clock_days": (34, 35),
+    # whole-run GPU-hours: the Llama 2 A100 runs fell further short when the default stack's
+    # constant was fitted on Llama 3 405B's H100 rows (issue 12 territory)
+    "gpu_hours": (26, 37),
+    "mfu": (4, 23),
+    "tflops_per_gpu": (9, 97),  # worst: GPT-3 175B on V100 (24.6 TFLOP/s, layout assumed)
+    "tokens_per_s": (12, 54),  # worst: DeepSeek-V3 on B200, Megatron-Bridge 26.02
+    "step_time_s": (5, 11),
+    "wall_clock_days": (41, 47),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
-# fixed mode's GPU-hours median rose 11 -> 15 when goodput became derived and Llama 3.1 405B
-# left the held-out rows (its MFU prior was already optimistic on some whole runs, which now
-# also pay for interruptions)
 PINNED_FIXED = {
     "gpu_hours": (15, 35),
-    "mfu": (27, 48),
+    "mfu": (25, 48),
     "tflops_per_gpu": (21, 101),
+    "tokens_per_s": (36, 443),  # the fixed MFU prior on 256K-token context parallelism
     "step_time_s": (31, 64),
     "wall_clock_days": (32, 48),
     "energy_mwh": (1, 1),
@@ -85,18 +95,52 @@ def test_error_does_not_regress(table: pd.DataFrame, fixed_table: pd.DataFrame, 
         assert row["worst_abs_error_pct"] <= worst_pin
 
 
-def test_derived_mode_meets_its_targets(table: pd.DataFrame):
-    # Issue 4's bar, on held-out runs only: MFU and TFLOP/s per GPU on the runs that publish
-    # their layout (Megatron-LM 2021 Table 1, MegaScale, Llama 3 405B, DeepSeek-V3) within 10%
-    # median and 25% worst; GPU-hours of whole runs within 20% median.
-    head = table[table["headline"]]
-    perf = head[head["metric"].isin(["mfu", "tflops_per_gpu"]) & (head["layout"] == "published")]
-    assert len(perf) >= 20 and perf["predicted"].notna().all()
-    assert set(perf["family"]) >= {"A100", "H100", "H800"}
-    assert perf["abs_error_pct"].median() <= 10
-    assert perf["abs_error_pct"].max() <= 25
-    hours = head[head["metric"] == "gpu_hours"]
-    assert len(hours) >= 8 and hours["abs_error_pct"].median() <= 20
+def test_leave_one_family_out_meets_the_steady_state_median(table: pd.DataFrame):
+    # Issue 11's first bar, leave one family out on both reference files: steady-state
+    # throughput / MFU / step time within 8% median over every headline row with a prediction.
+    # (Its other bars -- worst <= 25%, mean signed error within +-4% per class -- are not met;
+    # the closing note lists the rows.)
+    head = table[table["headline"] & table["metric"].isin(STEADY_METRICS)]
+    assert len(head) >= 80 and head["predicted"].notna().all()
+    assert set(head["study"]) >= {
+        "megatron-2021",
+        "megascale",
+        "nemo-24.07-perf",
+        "torchtitan-2412-benchmark",
+        "megatron-moe-modelzoo",
+    }
+    assert head["abs_error_pct"].median() <= 8
+    # every steady-state row is held out (only whole-run rows may be calibration)
+    assert not (table["role"].eq("calibration") & table["metric"].isin(STEADY_METRICS)).any()
+
+
+def test_each_study_is_predicted_without_its_own_rows():
+    # leave one family out: the constants a study is predicted with are fitted on the other
+    # studies' rows only (the held-out study's rows are missing from the count)
+    from simsim.validation import _entries, _fit_rows, fold_constants
+
+    entries = _entries(None, "derived", ())
+    rows = _fit_rows(entries)
+    for study in ("megascale", "torchtitan-2412-benchmark"):
+        folds = fold_constants(entries, study)
+        for stack, (value, n) in folds.items():
+            if stack == "*":
+                assert n == sum(r[1] != study for r in rows)
+            elif n:
+                assert n == sum(r[2] == stack and r[1] != study for r in rows)
+                assert 0.4 <= value <= 1.0
+    # megascale's own stack has no rows elsewhere: it falls back to the pooled fit
+    folds = fold_constants(entries, "megascale")
+    assert folds["megascale"] == (folds["*"][0], 0)
+
+
+def test_layout_ranking_is_spearman():
+    from simsim.validation import _spearman
+
+    assert _spearman(np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 30, 40])) == 1.0
+    assert _spearman(np.array([1.0, 2, 3, 4]), np.array([4.0, 3, 2, 1])) == -1.0
+    # one swapped pair of four: rho = 1 - 6 * 2 / (4 * 15) = 0.8
+    assert _spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 3, 2, 4])) == pytest.approx(0.8)
 
 
 def test_patterson_energy_within_ten_percent(table: pd.DataFrame):
@@ -169,27 +213,31 @@ def test_readme_section_is_the_commands_output(table: pd.DataFrame):
     assert section == summary_markdown(summarize(table))
 
 
-@pytest.mark.parametrize("software", ["megatron_lm", "megascale"])
+@pytest.mark.parametrize("software", ["megascale", "torchtitan"])
 def test_calibration_reproduces_the_configured_constant(software: str):
-    # configs/software/<stack>.yaml: kernel_efficiency fitted by simsim-calibrate on the stack's
-    # calibration rows (megatron_lm: megascale-mlm-*, 2.1%; megascale: half of megascale-mls-*,
-    # 3.4%). A coarse grid around the configured value must pick it again.
+    # configs/software/<stack>.yaml: kernel_efficiency is what simsim-calibrate fits on the
+    # stack's steady-state rows (the least median |log error| on a 0.02 grid)
     import yaml
 
     from simsim.calibrate import fit
 
     configured = yaml.safe_load((REPO / "configs" / "software" / f"{software}.yaml").read_text())
-    k = configured["kernel_efficiency"]
-    value, err = fit(software, grid=(round(k - 0.1, 2), k, round(k + 0.1, 2)))
-    assert value == k
-    assert err < 0.04
+    value, err, n = fit(software)
+    assert value == configured["kernel_efficiency"]
+    assert n >= 15 and err < 0.10
 
 
-def test_calibration_and_held_out_runs_are_disjoint():
-    # every MegaScale row is either fitted or judged, never both; half of MegaScale's own rows
-    # are held out (512, 1024, 6144, 12288 GPUs)
-    df = validate(run="megascale", metric="mfu", mode="derived")
-    roles = dict(zip(df["run"], df["role"], strict=True))
-    held = [r for r, role in roles.items() if role != "calibration"]
-    assert sorted(held) == sorted(f"megascale-mls-{n}" for n in (512, 1024, 6144, 12288))
-    assert sum(role == "calibration" for role in roles.values()) == 12
+def test_measured_constants_reproduce():
+    # configs/config.yaml's moe_load_imbalance and the async-TP rows' tp_overlap are what the
+    # published A/B pairs give (simsim-calibrate --measured; references.md note N8)
+    from simsim.calibrate import fit_async_tp_overlap, fit_load_imbalance
+
+    assert fit_load_imbalance() == pytest.approx(
+        simsim.resolve(simsim.compose([])).efficiency.moe_load_imbalance, abs=0.011
+    )
+    assert fit_async_tp_overlap() == 0.45
+
+
+def test_in_sample_rows_of_fitted_stacks_are_calibration():
+    df = validate(run="megascale", metric="mfu", mode="derived", lofo=False)
+    assert len(df) == 16 and (df["role"] == "calibration").all() and not df["headline"].any()

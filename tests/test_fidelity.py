@@ -1,0 +1,108 @@
+"""Issue 11's physics: FP8 recipes, MoE routing imbalance and overlap, unfused attention, the
+NVL72 scale-up domain, and the presets the second reference set needs."""
+
+from __future__ import annotations
+
+import pytest
+
+import simsim
+from simsim.physics import architecture as A
+from simsim.scenario import arch_from_model
+
+from .conftest import scenario
+
+QWEN = [
+    "model=qwen3_30b_a3b", "hardware=h100_sxm", "software=megatron_core", "cluster.n_gpus=16",
+    "training.seq_len=4096", "training.global_batch_tokens=2097152", "parallel.tp=1",
+    "parallel.pp=1", "parallel.cp=1", "parallel.micro_batch=1", "parallel.schedule=1f1b",
+]  # fmt: skip
+
+
+def _rate(*overrides: str) -> float:
+    r = simsim.simulate(scenario(*overrides))
+    assert r.feasible, r.infeasible_reason
+    assert r.tokens_per_s is not None
+    return r.tokens_per_s
+
+
+def test_fp8_recipes_cost_their_casts():
+    # same GEMM rate; the recipes differ in the bytes they move to quantise (torchao's cost
+    # model): delayed scaling 4 B/element < block-wise and MXFP8 ~6 < per-tensor current 6 + 0
+    base = ["model=llama3_8b", "hardware=h100_sxm", "training.precision=fp8",
+            "cluster.n_gpus=8", "training.global_batch_tokens=1048576", "parallel.tp=1",
+            "parallel.pp=1", "parallel.micro_batch=1"]  # fmt: skip
+    rates = {r: _rate(*base, f"training.fp8_recipe={r}") for r in
+             ("delayed", "tensorwise", "blockwise", "mxfp8")}  # fmt: skip
+    assert rates["delayed"] > rates["tensorwise"] > rates["blockwise"]
+    assert rates["blockwise"] == pytest.approx(rates["mxfp8"], rel=0.01)
+    # and FP8 is faster than BF16 end to end, by less than the 2x of the peaks
+    bf16 = _rate(*base[:2], *base[3:])
+    assert 1.1 < rates["delayed"] / bf16 < 2.0
+
+
+def test_dropless_routing_pays_the_busiest_rank():
+    forced = _rate(*QWEN, "parallel.ep=8", "model.moe.load_imbalance=1")
+    dropless = _rate(*QWEN, "parallel.ep=8")  # efficiency.moe_load_imbalance (1.60, measured)
+    assert dropless < 0.9 * forced
+    # with every expert on one rank there is no busiest rank to wait for
+    one_rank = [*QWEN, "parallel.ep=1", "parallel.pp=8", "training.recompute=full"]
+    one_rank.remove("parallel.pp=1")
+    assert _rate(*one_rank) == pytest.approx(_rate(*one_rank, "model.moe.load_imbalance=1"))
+
+
+def test_expert_all_to_all_overlap_hides_exposed_traffic():
+    sc = scenario(*QWEN, "parallel.ep=16", "model.moe.load_imbalance=1")
+    plain = simsim.simulate(sc)
+    hidden = simsim.simulate(sc.replace(**{"software.ep_overlap": 1.0}))
+    assert plain.step_breakdown_s["ep"] > 0
+    assert hidden.step_breakdown_s["ep"] == 0
+    assert hidden.step_time_s < plain.step_time_s
+
+
+def test_unfused_attention_pays_for_the_scores():
+    # Megatron-LM 2021 wrote the s x s scores to HBM: the longer the sequence, the larger the gap
+    def gap(seq: int) -> float:
+        common = ["model=llama3_8b", "hardware=a100_80gb", "cluster.n_gpus=64",
+                  f"training.seq_len={seq}", "training.global_batch_tokens=4194304",
+                  "parallel.tp=1", "parallel.pp=1", "parallel.cp=1",
+                  "parallel.micro_batch=1"]  # fmt: skip
+        return _rate(*common) / _rate(*common, "software.fused_attention=false")
+
+    assert 1.0 < gap(2048) < gap(8192)
+
+
+def test_nvl72_keeps_the_expert_all_to_all_on_nvlink():
+    # EP64: inside one GB200 NVL72 rack the all-to-all rides NVLink; on 8-GPU B200 nodes most of
+    # it crosses the 400 Gb/s scale-out network
+    common = ["model=deepseek_v3", "model.moe.load_imbalance=1", "software=megatron_core",
+              "cluster.n_gpus=256", "training.precision=bf16",
+              "training.global_batch_tokens=16777216",
+              "parallel.tp=1", "parallel.pp=4", "parallel.ep=64", "parallel.cp=1",
+              "parallel.micro_batch=1", "parallel.schedule=1f1b"]  # fmt: skip
+    gb = simsim.simulate(scenario(*common, "hardware=gb200"))
+    b = simsim.simulate(scenario(*common, "hardware=b200"))
+    assert gb.step_breakdown_s["ep"] < 0.25 * b.step_breakdown_s["ep"]
+
+
+@pytest.mark.parametrize(
+    ("model", "total", "active"),
+    [
+        # published totals / actives (billions): Qwen3 model cards, Skywork-MoE report, OpenAI
+        # gpt-oss card (5.13B excludes the 0.58B input embedding simsim counts)
+        ("qwen3_235b_a22b", 235, 22),
+        ("qwen3_30b_a3b", 30.5, 3.3),
+        ("skywork_moe", 146, 22),
+        ("gpt_oss_120b", 116.8, 5.13 + 0.58),
+        ("nemotron4_340b", 340, 340),
+    ],
+)
+def test_new_model_presets_match_their_published_sizes(model: str, total: float, active: float):
+    counts = A.param_counts(arch_from_model(scenario(f"model={model}").model))
+    assert float(counts["total"]) / 1e9 == pytest.approx(total, rel=0.01)
+    assert float(counts["active"]) / 1e9 == pytest.approx(active, rel=0.04)
+
+
+def test_power_capped_h100_is_slower():
+    common = ["model=llama3_8b", "cluster.n_gpus=8", "training.global_batch_tokens=1048576",
+              "parallel.tp=1", "parallel.pp=1", "parallel.micro_batch=2"]  # fmt: skip
+    assert _rate(*common, "hardware=h100_96gb_500w") < _rate(*common, "hardware=h100_sxm")
