@@ -368,12 +368,15 @@ def _row(
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Median and worst absolute error per metric over the headline rows, overall, by dense/MoE,
-    by hardware family and by whether the run publishes its parallel layout. Rows without a
-    prediction are counted in ``n_no_prediction``."""
+    by class (architecture and precision), by study, by hardware family and by whether the run
+    publishes its parallel layout; ``steady_state`` pools the steady-state metrics
+    (:data:`STEADY_METRICS`). Rows without a prediction are counted in ``n_no_prediction``."""
     head = df[df["headline"]]
     out = []
-    for metric in [m for m in METRICS if m in set(head["metric"])]:
-        sub = head[head["metric"] == metric]
+    present = [m for m in METRICS if m in set(head["metric"])]
+    steady = [m for m in present if m in STEADY_METRICS]
+    for metric in (["steady_state"] if steady else []) + present:
+        sub = head[head["metric"].isin(steady if metric == "steady_state" else [metric])]
         groups = [("all", sub)]
         groups += [(f"arch={a}", g) for a, g in sub.groupby("arch", sort=True)]
         groups += [(f"class={c}", g) for c, g in sub.groupby("class", sort=True)]

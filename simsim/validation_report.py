@@ -19,7 +19,7 @@ import pandas as pd
 
 from .output import atomic_write_text, write_csv
 from .plots import format_log_axis, save_figure, styled, subplots
-from .validation import METRICS, UNITS, layout_ranking, summarize, validate
+from .validation import METRICS, STEADY_METRICS, UNITS, layout_ranking, summarize, validate
 
 README_START = "<!-- validation:start (written by simsim-validate --update-readme) -->"
 README_END = "<!-- validation:end -->"
@@ -72,24 +72,27 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """The headline summary (all runs, dense vs MoE, runs with a published layout) as a Markdown
-    table for the README."""
-    groups = ["all", "arch=dense", "arch=moe", "layout=published"]
-    groups += sorted(g for g in set(summary["group"]) if g.startswith("class="))
-    rows = summary[summary["group"].isin(groups)]
+    """The headline summary as a Markdown table for the README: steady-state throughput (MFU,
+    TFLOP/s, tokens/s, step time pooled) overall and per class, then each whole-run and
+    accounting metric."""
+    steady = summary[summary["metric"] == "steady_state"]
+    rows = [r for r in steady.to_dict("records") if r["group"] == "all"]
+    rows += [r for r in steady.to_dict("records") if r["group"].startswith("class=")]
+    rows += [
+        r for r in summary.to_dict("records")
+        if r["metric"] not in ("steady_state", *STEADY_METRICS) and r["group"] == "all"
+    ]  # fmt: skip
     out = [
-        "| metric | runs | median abs. error | worst abs. error (run) | mean signed error |",
+        "| what | runs | median abs. error | worst abs. error (run) | mean signed error |",
         "|---|---|---|---|---|",
     ]
-    for r in rows.to_dict("records"):
-        kind, _, value = r["group"].partition("=")
-        label = r["metric"] if r["group"] == "all" else f"{r['metric']}, {value}"
-        if kind == "layout":
-            label += " layout"
-        elif kind == "class":
-            label = f"{r['metric']}, {value}"
+    for r in rows:
         if r["median_abs_error_pct"] is None or np.isnan(r["median_abs_error_pct"]):
             continue
+        label = "steady state (MFU, TFLOP/s, tokens/s, step time)" if r["metric"] == (
+            "steady_state") else r["metric"]  # fmt: skip
+        if r["group"].startswith("class="):
+            label = f"steady state, {r['group'].partition('=')[2]}"
         missing = f" (+{r['n_no_prediction']} infeasible)" if r["n_no_prediction"] else ""
         out.append(
             f"| {label} | {r['n']}{missing} | {r['median_abs_error_pct']:.1f}% | "
