@@ -279,6 +279,7 @@ def _check_software(c: _Checker) -> None:
     for f in ("tp_overlap", "pp_overlap", "dp_overlap", "ep_overlap"):
         c.fraction(f"software.{f}", closed_low=True)
     c.fraction("software.attention_efficiency", optional=True)
+    c.non_negative("software.host_us_per_kernel")
     sw = c.root.software
     for i, s in enumerate(sw.schedules):
         if s not in SCHEDULES:

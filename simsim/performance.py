@@ -65,6 +65,14 @@ FP8_CAST_BYTES = {
     "blockwise": 6.0 + 2 * 4.0 / 128.0,  # an FP32 scale per 128 elements, per copy
     "mxfp8": 6.0 + 2 * 1.0 / 32.0,  # an 8-bit scale per 32 elements, per copy (OCP MX v1.0)
 }
+#: Kernels the host launches per layer and micro-batch in the forward pass (the backward about
+#: twice as many), as counted in Megatron-Core's source (megatron/core/transformer/*.py and
+#: moe/*.py @d98e8a64; no published profile gives the count): a dense layer 12 (11-14: norms,
+#: QKV, rotary, attention, projections, residuals, FC1, activation, FC2); an MoE layer 20 more
+#: with fused router and permutation (router, top-k, auxiliary loss, permute, all-to-alls, sorts,
+#: unpermute), and Transformer Engine's grouped GEMM launches one cuBLAS GEMM per local expert
+#: for each of FC1 and FC2.
+HOST_KERNELS = {"layer": 12.0, "moe": 20.0, "per_local_expert": 2.0}
 #: GEMM-class kernels per layer and micro-batch in the forward pass, each paying the fixed
 #: time ``efficiency.gemm_fixed_us``: every layer 5 (QKV, attention, output projection, FC1,
 #: FC2), an MoE layer 3 more (router, the two grouped expert GEMMs). The backward runs two per
@@ -105,6 +113,7 @@ class Machine:
     ep_overlap: ArrayLike = 0.0
     fp8_cast_bytes: ArrayLike = 0.0  # bytes moved per element quantised to FP8 (the recipe's)
     fused_attention: ArrayLike = 1.0  # 1 = fused attention kernel, 0 = scores through HBM
+    host_kernel: ArrayLike = 0.0  # host time to launch one kernel [s]
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -196,6 +205,7 @@ def machine(sc: Scenario) -> Machine:
         ep_overlap=sw.ep_overlap,
         fp8_cast_bytes=FP8_CAST_BYTES[sc.training.fp8_recipe] if prec == "fp8" else 0.0,
         fused_attention=float(sw.fused_attention),
+        host_kernel=sw.host_us_per_kernel * 1e-6,
     )
 
 
@@ -416,6 +426,18 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
     t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
     t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[wl.recompute]
+    # host-bound: the GPU cannot run faster than the host launches its kernels (HOST_KERNELS per
+    # layer forward, twice as many backward, the forward again under full recompute)
+    host_fwd = (
+        HOST_KERNELS["layer"] * n_layers
+        + moe_l * (HOST_KERNELS["moe"] + HOST_KERNELS["per_local_expert"] * n_exp / ep)
+    ) * stage
+    passes = 3.0 + (1.0 if wl.recompute == "full" else 0.0)
+    gpu = t_fwd + t_bwd + t_recompute
+    stretch = np.maximum(1.0, passes * host_fwd * _f(mc.host_kernel) / np.maximum(gpu, 1e-30))
+    t_fwd, t_bwd, t_w, t_recompute, t_head = (
+        x * stretch for x in (t_fwd, t_bwd, t_w, t_recompute, t_head)
+    )
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     f_stage = _slowest_stage_factor(
         sh.main_layers, mtp, (t_fwd - t_head) / (n_layers * stage),
@@ -463,16 +485,16 @@ def _ffn_parts(sh: Shape, width: Array, fc1: int, fc2: int) -> Parts:
     return ((m1 / sh.mats, m1 * width, sh.h, fc1), (1.0 / sh.mats, sh.h, width, fc2))
 
 
-def tp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
-    """Exposed TP/SP collectives per micro-batch [s]: 2 all-gathers + 2 reduce-scatters per
-    layer forward, as many backward (Korthikanti et al. 2022 §4.2.2); full recompute repeats
-    the forward's; the stack hides ``tp_overlap`` of them."""
+def tp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
+    """TP/SP collectives per micro-batch before any overlap [s]: 2 all-gathers + 2
+    reduce-scatters per layer forward, as many backward (Korthikanti et al. 2022 §4.2.2); full
+    recompute repeats the forward's."""
     tp = _f(lay.tp)
     act = _act_bytes(wl, lay, sh)
     bw_tp, lat_tp = _bw(tp, mc)
     n_tp = 8.0 * (1.5 if wl.recompute == "full" else 1.0)
     ring = C.ring_time(act, tp, bw_tp, lat_tp)
-    return n_tp * sh.n_layers * (1.0 / _f(lay.pp)) * ring * (1.0 - _f(mc.tp_overlap))
+    return n_tp * sh.n_layers * (1.0 / _f(lay.pp)) * ring
 
 
 def cp_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout, t_core: Array) -> Array:
@@ -592,7 +614,7 @@ def step_time(
     sh = Shape.of(wl.arch, wl.seq_len) if shape is None else shape
     pp, ep, m = _f(lay.pp), _f(lay.ep), _f(lay.m)
     c = compute_time(wl, sh, mc, lay)
-    t_tp = tp_time(wl, sh, mc, lay)
+    t_tp_raw = tp_time_raw(wl, sh, mc, lay)
     t_cp = cp_time(wl, sh, mc, lay, c.core)
     t_pp_raw = pp_time_raw(wl, sh, mc, lay)
     t_ep_raw = ep_time_raw(wl, sh, mc, lay)
@@ -600,11 +622,17 @@ def step_time(
     raw_compute = c.total
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     hides = dual & (ep > 1)
+    # a stack hides its share of each kind of traffic, never more than the compute it overlaps
+    t_tp = _exposed(t_tp_raw, mc.tp_overlap, raw_compute)
     t_ep = np.where(
-        dual, np.maximum(t_ep_raw - raw_compute, 0.0), t_ep_raw * (1.0 - _f(mc.ep_overlap))
+        dual,
+        np.maximum(t_ep_raw - raw_compute, 0.0),
+        _exposed(t_ep_raw, mc.ep_overlap, raw_compute),
     )
     t_pp = np.where(
-        dual, np.maximum(t_pp_raw - raw_compute, 0.0), t_pp_raw * (1.0 - _f(mc.pp_overlap))
+        dual,
+        np.maximum(t_pp_raw - raw_compute, 0.0),
+        _exposed(t_pp_raw, mc.pp_overlap, raw_compute),
     )
     # DualPipe reserves SMs for communication while overlapping (DeepSeek: 20 of 132)
     compute_mb = np.where(hides, raw_compute / (1.0 - _f(mc.comm_sm_fraction)), raw_compute)
@@ -647,6 +675,11 @@ def step_time(
         "dp": t_dp,
         "optimizer": np.broadcast_to(t_opt, step.shape),
     }
+
+
+def _exposed(raw: Array, overlap: ArrayLike, compute: Array) -> Array:
+    """Traffic left exposed when ``overlap`` of it may hide behind ``compute`` [s]."""
+    return raw - _f(overlap) * np.minimum(raw, compute)
 
 
 def _slowest_stage_factor(

@@ -276,6 +276,9 @@ class SoftwareConfig:
     #: fused-attention rate of the stack's attention kernel as a fraction of the 16-bit peak;
     #: null = ``efficiency.attention_efficiency`` (a Hopper-tuned kernel: FA3 / cuDNN)
     attention_efficiency: float | None = None
+    #: host (CPU) time to launch one kernel [us]: with small kernels the GPU waits for the host
+    #: (0 = never host-bound, e.g. a whole step captured in a CUDA graph)
+    host_us_per_kernel: float = 0.0
     #: false: attention as two batched GEMMs around a softmax kernel that writes the s x s
     #: scores to HBM (Megatron-LM before FlashAttention); true: one fused kernel
     fused_attention: bool = True

@@ -54,8 +54,8 @@ def test_expert_all_to_all_overlap_hides_exposed_traffic():
     sc = scenario(*QWEN, "parallel.ep=16", "model.moe.load_imbalance=1")
     plain = simsim.simulate(sc)
     hidden = simsim.simulate(sc.replace(**{"software.ep_overlap": 1.0}))
-    assert plain.step_breakdown_s["ep"] > 0
-    assert hidden.step_breakdown_s["ep"] == 0
+    # hidden up to the compute it overlaps: what is left is the all-to-all beyond it
+    assert plain.step_breakdown_s["ep"] > hidden.step_breakdown_s["ep"] >= 0
     assert hidden.step_time_s < plain.step_time_s
 
 
@@ -106,3 +106,22 @@ def test_power_capped_h100_is_slower():
     common = ["model=llama3_8b", "cluster.n_gpus=8", "training.global_batch_tokens=1048576",
               "parallel.tp=1", "parallel.pp=1", "parallel.micro_batch=2"]  # fmt: skip
     assert _rate(*common, "hardware=h100_96gb_500w") < _rate(*common, "hardware=h100_sxm")
+
+
+def test_small_kernels_wait_for_the_host():
+    # a 0.3B model at one 256-token sequence per micro-batch: each kernel is a few microseconds
+    # of GPU work, so 10 us of host time per launch (eager PyTorch) sets the pace; a step captured
+    # in a CUDA graph (host_us_per_kernel=0) does not wait
+    common = ["model=llama3_8b", "model.n_layers=16", "model.d_model=1024", "model.n_heads=8",
+              "model.n_kv_heads=8", "model.d_ff=2816", "model.vocab_size=32000",
+              "hardware=h100_sxm", "cluster.n_gpus=8", "training.seq_len=256",
+              "training.global_batch_tokens=65536", "parallel.tp=1", "parallel.pp=1",
+              "parallel.micro_batch=1"]  # fmt: skip
+    eager = _rate(*common)
+    graphed = _rate(*common, "software.host_us_per_kernel=0")
+    assert graphed > 1.2 * eager
+    # big micro-batches hide the host entirely
+    big = [c.replace("training.seq_len=256", "training.seq_len=8192") for c in common]
+    big = [c.replace("training.global_batch_tokens=65536", "training.global_batch_tokens=1048576")
+           for c in big]  # fmt: skip
+    assert _rate(*big) == pytest.approx(_rate(*big, "software.host_us_per_kernel=0"))
