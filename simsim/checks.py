@@ -280,6 +280,8 @@ def _check_software(c: _Checker) -> None:
         c.fraction(f"software.{f}", closed_low=True)
     c.fraction("software.attention_efficiency", optional=True)
     c.non_negative("software.host_us_per_kernel")
+    for p in PRECISIONS:
+        c.fraction(f"software.gemm_ceiling.{p}", optional=True)
     sw = c.root.software
     for i, s in enumerate(sw.schedules):
         if s not in SCHEDULES:

@@ -279,6 +279,8 @@ def activation_bytes(arch: A.Arch, precision: str, recompute: str) -> NDArray[np
     fe = _f(arch.d_ff_expert)
     moe_lin = k * h + _f(arch.n_experts)  # dispatched inputs + router logits
     moe_inter = (k + ns) * mats * fe
+    if recompute == "moe":  # MoE blocks recomputed from their input: keep none of their inside
+        moe_lin, moe_inter, recompute = 0.0 * moe_lin, 0.0 * moe_inter, "selective"
     lin = attn_in + (moe_layers * moe_lin) / n_layers
     inter = (dense_layers * dense_inter + moe_layers * moe_inter) / n_layers
     return M.activation_bytes_per_token_layer(h, lin, inter, recompute, precision)

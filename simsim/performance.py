@@ -48,21 +48,20 @@ Parts = tuple[tuple[Any, Any, Any, int], ...]
 #: Bytes per element of the MoE dispatch under fp8: 1 B + one FP32 scale per 128 (DeepSeek-V3
 #: §3.3, fine-grained 1x128 tiles); combine stays BF16.
 FP8_DISPATCH_BYTES = 1.0 + 4.0 / 128.0
-#: Optimizer bytes moved per parameter of the local shard: read+write master and Adam moments,
-#: read the gradient, write the 16-bit weight (FP32 moments; BF16 moments under fp8, DeepSeek).
 #: Bytes moved per activation or gradient element quantised to FP8, by recipe
 #: (``training.fp8_recipe``): torchao's roofline cost model (pytorch/ao
 #: torchao/testing/training/roofline_utils.py): per-tensor current scaling ("tensorwise") reads
 #: the 16-bit tensor for its amax, reads it again to cast and writes the FP8 copy and the
 #: transposed copy the backward's other GEMM needs (2 + 2 + 1 + 1); MXFP8 quantises each of the
-#: two orientations from a read of its own (2 x (2 + 1)), and DeepSeek's block-wise 1x128 /
-#: 128x1 tiles likewise (DeepSeek-V3 §3.3.2), each plus its scales; delayed scaling takes the
-#: scale from the amax history, so one read feeds both copies (Transformer Engine's
-#: cast-transpose: 2 + 1 + 1).
+#: two orientations from a read of its own (2 x (2 + 1)); DeepSeek's block-wise recipe stores
+#: 1x128 tiles in the forward (2 + 1) and, in the backward, reads them, transposes and
+#: re-quantises into 128x1 tiles (1 + 1; DeepSeek-V3 §3.5.2), each plus its scales; delayed
+#: scaling takes the scale from the amax history, so one read feeds both copies (Transformer
+#: Engine's cast-transpose: 2 + 1 + 1).
 FP8_CAST_BYTES = {
     "delayed": 4.0,
     "tensorwise": 6.0,
-    "blockwise": 6.0 + 2 * 4.0 / 128.0,  # an FP32 scale per 128 elements, per copy
+    "blockwise": 5.0 + 2 * 4.0 / 128.0,  # an FP32 scale per 128 elements, per copy
     "mxfp8": 6.0 + 2 * 1.0 / 32.0,  # an 8-bit scale per 32 elements, per copy (OCP MX v1.0)
 }
 #: Kernels the host launches per layer and micro-batch in the forward pass (the backward about
@@ -78,6 +77,8 @@ HOST_KERNELS = {"layer": 12.0, "moe": 20.0, "per_local_expert": 2.0}
 #: FC2), an MoE layer 3 more (router, the two grouped expert GEMMs). The backward runs two per
 #: GEMM (data and weight gradients), counted through t_bwd = 2 t_fwd.
 GEMM_KERNELS_PER_LAYER = {"layer": 5.0, "moe": 3.0}
+#: Optimizer bytes moved per parameter of the local shard: read+write master and Adam moments,
+#: read the gradient, write the 16-bit weight (FP32 moments; BF16 moments under fp8, DeepSeek).
 OPTIMIZER_BYTES = {"fp8": 2 * (4 + 4) + 4 + 2, "default": 2 * (4 + 8) + 4 + 2}
 
 
@@ -223,9 +224,13 @@ def stack_machines(machines: list[Machine]) -> Machine:
 
 
 def mamf(hw: HardwareConfig, sc: Scenario, precision: str) -> float:
-    """The chip's measured max achievable matmul fraction for ``precision`` (hardware preset
-    ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max`` (the Result lists
-    that substitution under ``assumptions``)."""
+    """The best GEMM fraction of peak for ``precision``: the stack's own library's measured
+    ceiling (``software.gemm_ceiling``), else the chip's measured max achievable matmul fraction
+    (hardware preset ``mamf_fraction``), else the default of ``efficiency.gemm_eta_max`` (the
+    Result lists that substitution under ``assumptions``)."""
+    own = sc.software.gemm_ceiling.get(precision)
+    if own is not None:
+        return own
     measured = hw.mamf_fraction.get(precision)
     if measured is not None:
         return measured
@@ -382,22 +387,23 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # expert's batch to its capacity (capacity_factor x the mean load; GShard §2.2, Switch
     # §2.1) and the busiest rank receives load_imbalance x the mean
     m_expert = np.maximum(imb * cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
-    t_lin = (
-        lin(2.0 * sh.attn_p, tokens, sh.attn_p / tp, sh.attn_parts)
-        + lin(2.0 * sh.dense_p, tokens, sh.dense_p / tp, _ffn_parts(sh, sh.d_ff, COL, ROW))
-        + lin(2.0 * sh.shared_p, tokens, sh.shared_p / tp, _ffn_parts(sh, sh.d_ffe, COL, ROW))
+    t_dense = lin(2.0 * sh.attn_p, tokens, sh.attn_p / tp, sh.attn_parts) + lin(
+        2.0 * sh.dense_p, tokens, sh.dense_p / tp, _ffn_parts(sh, sh.d_ff, COL, ROW)
+    )
+    t_experts = (
+        lin(2.0 * sh.shared_p, tokens, sh.shared_p / tp, _ffn_parts(sh, sh.d_ffe, COL, ROW))
         + _part_time(imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
                      sh.routed_p / ep * wbytes * stage, act_io,
                      _ffn_parts(sh, sh.d_ffe, REP, REP), tp, mc, mc.peak, mc.eta_max,
                      shape)
+        # the router GEMM in 16 bits (DeepSeek-V3 §3.3.1)
+        + _part_time(2.0 * h * n_exp * moe_l * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
+                     ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, shape16)
     )  # fmt: skip
-    # 16-bit GEMMs (DeepSeek-V3 §3.3.1): LM head per output (main + MTP), router
+    # the LM head per output (main + MTP), 16-bit (ibid.)
     t_head = _part_time(
         2.0 * h * sh.vocab * (1.0 + mtp) * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
         ((1.0, sh.vocab, h, COL),), tp, mc, mc.peak16, mc.eta_max16, shape16,
-    ) + _part_time(
-        2.0 * h * n_exp * moe_l * tg * stage, tokens, 0.0 * tg, 0.0 * tg,
-        ((1.0, n_exp, h, REP),), tp, mc, mc.peak16, mc.eta_max16, shape16,
     )  # fmt: skip
     t_core = np.where(
         _f(mc.fused_attention) > 0,
@@ -410,7 +416,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # permutation of Megatron-Core's all-to-all dispatcher (permute, sort by local expert, sort
     # back, unpermute with the routing weights: ~ (5k + 2) h, busiest rank x load_imbalance)
     moe_perm = imb * (5.0 * k + 2.0) * h * moe_l / n_layers
-    elem_bytes = 2.0 * (10.0 * h + 1.5 * sh.f_eff + moe_perm)
+    elem_bytes = 2.0 * (10.0 * h + 1.5 * sh.f_eff)
     # quantising every linear GEMM's input (forward) and output gradient (backward) to FP8, at
     # the recipe's bytes per element (FP8_CAST_BYTES), per token-layer
     elem_bytes = elem_bytes + _f(mc.fp8_cast_bytes) * sh.fp8_cast_elems
@@ -418,14 +424,25 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # written (16-bit), per output head, on this GPU's vocabulary shard
     loss_bytes = 3.0 * 2.0 * sh.vocab * (1.0 + mtp) / n_layers
     t_elem = K.memory_time((elem_bytes + loss_bytes) * n_layers * tg * stage, mc.hbm)
+    t_perm = K.memory_time(2.0 * moe_perm * n_layers * tg * stage, mc.hbm)
     # the fixed time of every GEMM kernel (GEMM_KERNELS_PER_LAYER forward)
-    kernels = GEMM_KERNELS_PER_LAYER["layer"] * n_layers + GEMM_KERNELS_PER_LAYER["moe"] * moe_l
-    t_launch = kernels * stage * _f(mc.gemm_fixed)
+    fixed = _f(mc.gemm_fixed) * stage
+    t_launch = GEMM_KERNELS_PER_LAYER["layer"] * n_layers * fixed
+    t_moe = t_experts + t_perm + GEMM_KERNELS_PER_LAYER["moe"] * moe_l * fixed
+    t_lin = t_dense + t_moe  # the forward outside the head, attention core and element-wise
 
     t_fwd = t_lin + t_head + t_core + t_elem + t_launch
-    t_bwd = 2.0 * t_fwd  # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021)
-    t_w = 0.5 * 2.0 * (t_lin + t_head)  # weight-gradient GEMMs: half of the backward GEMMs
-    t_recompute = {"none": 0.0 * t_fwd, "selective": t_core, "full": t_fwd - t_head}[wl.recompute]
+    # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021); a fused attention kernel's
+    # backward recomputes the scores: 5 matmuls to the forward's 2, 2.5x its FLOPs
+    # (Dao-AILab/flash-attention benchmarks/benchmark_flash_attention.py: bwd = 2.5 x fwd)
+    fused = _f(mc.fused_attention) > 0
+    t_bwd = 2.0 * t_fwd + np.where(fused, 0.5 * t_core, 0.0)
+    t_w = 0.5 * 2.0 * (t_dense + t_experts + t_head)  # weight gradients: half the backward GEMMs
+    # recomputation: the attention core (selective), the MoE blocks (Megatron-Core's recompute
+    # module "moe"), or every layer's forward (full)
+    t_recompute = {
+        "none": 0.0 * t_fwd, "selective": t_core, "moe": t_moe, "full": t_fwd - t_head,
+    }[wl.recompute]  # fmt: skip
     # host-bound: the GPU cannot run faster than the host launches its kernels (HOST_KERNELS per
     # layer forward, twice as many backward, the forward again under full recompute)
     host_fwd = (
@@ -522,7 +539,8 @@ def pp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
 
 def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
     """Expert all-to-alls per micro-batch before any overlap [s]: dispatch (FP8 under the fp8
-    recipe) and combine (16-bit), forward and backward, with node-limited deduplication
+    recipe) and combine (16-bit), forward and backward (and the recomputed forward), with
+    node-limited deduplication
     (:func:`simsim.physics.comm.expert_all_to_all_time`); the scale-up domain (8 GPUs of an
     HGX node, 72 of a GB200 NVL72 rack) is the unit that stays off the scale-out network;
     token-dropping kernels send capacity-sized buffers; the busiest rank receives
@@ -539,7 +557,9 @@ def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
     load = _f(wl.capacity_factor) * _imbalance(wl, ep)  # the busiest rank's share
-    return load * 2.0 * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
+    # forward and backward; recomputing the MoE blocks (moe, full) dispatches and combines again
+    passes = 3.0 if wl.recompute in ("moe", "full") else 2.0
+    return load * passes * sh.moe_l * (1.0 / _f(lay.pp)) * (a2a[0] + a2a[1])
 
 
 def dp_time(

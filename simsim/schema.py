@@ -37,7 +37,10 @@ PRECISIONS = ("fp8", "bf16", "fp16", "tf32", "fp32")
 FFN_ACTS = ("swiglu", "geglu", "gelu", "relu2")
 GATED_FFN_ACTS = ("swiglu", "geglu")
 ATTENTIONS = ("mha", "gqa", "mla")
-RECOMPUTE = ("none", "selective", "full")
+#: Activation recomputation: none; selective (the attention core, Korthikanti et al. 2022);
+#: moe (Megatron-Core's recompute modules "layernorm moe": the MoE blocks are recomputed, their
+#: expert activations not kept); full (every layer from its input).
+RECOMPUTE = ("none", "selective", "moe", "full")
 #: FP8 scaling recipes (``training.fp8_recipe``): per-tensor scaling from an amax history
 #: (Transformer Engine "delayed") or from the current tensor ("tensorwise", torchao/TE current
 #: scaling), DeepSeek-V3's block-wise 1x128 / 128x128 tiles ("blockwise", §3.3), Blackwell's
@@ -276,6 +279,9 @@ class SoftwareConfig:
     #: fused-attention rate of the stack's attention kernel as a fraction of the 16-bit peak;
     #: null = ``efficiency.attention_efficiency`` (a Hopper-tuned kernel: FA3 / cuDNN)
     attention_efficiency: float | None = None
+    #: the stack's own GEMM library's measured ceiling, as a fraction of peak, per precision;
+    #: null = the chip's ``hardware.mamf_fraction`` (cuBLAS)
+    gemm_ceiling: PerPrecision = field(default_factory=PerPrecision)
     #: host (CPU) time to launch one kernel [us]: with small kernels the GPU waits for the host
     #: (0 = never host-bound, e.g. a whole step captured in a CUDA graph)
     host_us_per_kernel: float = 0.0

@@ -26,15 +26,16 @@ def _rate(*overrides: str) -> float:
 
 
 def test_fp8_recipes_cost_their_casts():
-    # same GEMM rate; the recipes differ in the bytes they move to quantise (torchao's cost
-    # model): delayed scaling 4 B/element < block-wise and MXFP8 ~6 < per-tensor current 6 + 0
+    # same GEMM rate; the recipes differ in the bytes they move to quantise: delayed scaling 4
+    # B/element < DeepSeek's block-wise 5 < per-tensor current scaling and MXFP8 6 (torchao's
+    # cost model; DeepSeek-V3 §3.5.2)
     base = ["model=llama3_8b", "hardware=h100_sxm", "training.precision=fp8",
             "cluster.n_gpus=8", "training.global_batch_tokens=1048576", "parallel.tp=1",
             "parallel.pp=1", "parallel.micro_batch=1"]  # fmt: skip
     rates = {r: _rate(*base, f"training.fp8_recipe={r}") for r in
              ("delayed", "tensorwise", "blockwise", "mxfp8")}  # fmt: skip
-    assert rates["delayed"] > rates["tensorwise"] > rates["blockwise"]
-    assert rates["blockwise"] == pytest.approx(rates["mxfp8"], rel=0.01)
+    assert rates["delayed"] > rates["blockwise"] > rates["tensorwise"]
+    assert rates["tensorwise"] == pytest.approx(rates["mxfp8"], rel=0.01)
     # and FP8 is faster than BF16 end to end, by less than the 2x of the peaks
     bf16 = _rate(*base[:2], *base[3:])
     assert 1.1 < rates["delayed"] / bf16 < 2.0
@@ -42,7 +43,7 @@ def test_fp8_recipes_cost_their_casts():
 
 def test_dropless_routing_pays_the_busiest_rank():
     forced = _rate(*QWEN, "parallel.ep=8", "model.moe.load_imbalance=1")
-    dropless = _rate(*QWEN, "parallel.ep=8")  # efficiency.moe_load_imbalance (1.60, measured)
+    dropless = _rate(*QWEN, "parallel.ep=8")  # efficiency.moe_load_imbalance (1.51, measured)
     assert dropless < 0.9 * forced
     # with every expert on one rank there is no busiest rank to wait for
     one_rank = [*QWEN, "parallel.ep=1", "parallel.pp=8", "training.recompute=full"]

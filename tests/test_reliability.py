@@ -93,7 +93,7 @@ def test_deepseek_v3_whole_bill_by_stage():
     # (post-training) = 2,788K H800 GPU-hours. simsim simulates the pre-training with its batch
     # ramp-up (§4.2) and derived goodput, the two 1000-step context-extension phases (§4.3) with
     # layouts of their own, and takes post-training at its published cost. Accuracy claims:
-    # 10% on the total (issue 12's bar; -4.8% today) and 20% on the context extension (-13%
+    # 10% on the total (issue 12's bar; +8.0% today) and 20% on the context extension (-7%
     # today: a bound set after the first measurement, not a prior claim; nothing is fitted).
     r = simsim.simulate(scenario("experiment=deepseek_v3"))
     rows = {s["name"]: s for s in r.stages}

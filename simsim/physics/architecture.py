@@ -253,14 +253,17 @@ def recompute_flops_per_token(
     """Extra *hardware* FLOPs per token that activation recomputation adds [FLOP].
 
     ``none``: 0. ``selective`` (Korthikanti et al. 2022, arXiv:2205.05198, Megatron ``core_attn``):
-    one more forward of the attention core. ``full``: one more forward of every layer (the LM
-    head is not recomputed) [1].
+    one more forward of the attention core. ``moe`` (Megatron-Core's recompute module ``moe``):
+    one more forward of the MoE blocks (routed and shared experts, router). ``full``: one more
+    forward of every layer (the LM head is not recomputed) [1].
     """
     fwd = forward_flops_per_token(a, seq_len, causal, include_mtp)
     if policy == "none":
         return np.zeros_like(fwd["attn_core"])
     if policy == "selective":
         return fwd["attn_core"]
+    if policy == "moe":
+        return fwd["moe_routed"] + fwd["moe_shared"] + fwd["router"]
     if policy == "full":
         return sum((v for k, v in fwd.items() if k != "lm_head"), start=np.zeros(()))
-    raise ValueError(f"recompute policy {policy!r}: expected one of none, selective, full")
+    raise ValueError(f"recompute policy {policy!r}: expected one of none, selective, moe, full")
