@@ -280,6 +280,7 @@ def _check_software(c: _Checker) -> None:
         c.fraction(f"software.{f}", closed_low=True)
     c.fraction("software.attention_efficiency", optional=True)
     c.non_negative("software.host_us_per_kernel")
+    c.check("software.grad_reduce_bytes", lambda v: v in (2.0, 4.0), "must be 2 or 4")
     for p in PRECISIONS:
         c.fraction(f"software.gemm_ceiling.{p}", optional=True)
     sw = c.root.software

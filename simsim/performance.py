@@ -115,6 +115,7 @@ class Machine:
     fp8_cast_bytes: ArrayLike = 0.0  # bytes moved per element quantised to FP8 (the recipe's)
     fused_attention: ArrayLike = 1.0  # 1 = fused attention kernel, 0 = scores through HBM
     host_kernel: ArrayLike = 0.0  # host time to launch one kernel [s]
+    grad_bytes: ArrayLike = 4.0  # bytes per gradient element in the DP reduction
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -207,6 +208,7 @@ def machine(sc: Scenario) -> Machine:
         fp8_cast_bytes=FP8_CAST_BYTES[sc.training.fp8_recipe] if prec == "fp8" else 0.0,
         fused_attention=float(sw.fused_attention),
         host_kernel=sw.host_us_per_kernel * 1e-6,
+        grad_bytes=sw.grad_reduce_bytes,
     )
 
 
@@ -273,7 +275,6 @@ class Shape:
     core: Array  # attention-core forward FLOPs per token, all layers
     kv_width: Array  # elements per token of the K and V that ring attention circulates
     n_heads: Array
-    d_qk: Array  # query/key width per head (the unfused score GEMM's reduction depth)
     d_ff: Array  # dense FFN width
     d_ffe: Array  # expert width (routed and shared)
     attn_parts: Parts  # the attention projections as (weight share, N, K, TP split)
@@ -303,7 +304,7 @@ class Shape:
             shared_p=ns * e * moe_l, routed_p=n_exp * e * moe_l, vocab=_f(arch.vocab_size),
             core=A.attention_core_flops(arch, seq_len) * n_layers,
             kv_width=_kv_width(arch),
-            n_heads=_f(arch.n_heads), d_qk=_qk_width(arch),
+            n_heads=_f(arch.n_heads),
             d_ff=d_ff, d_ffe=fe, attn_parts=_attn_parts(arch),
             fp8_cast_elems=_fp8_cast_elems(arch, dense_l, moe_l, n_layers, mats),
         )  # fmt: skip
@@ -472,22 +473,17 @@ UNFUSED_SCORE_BYTES = 13.0
 
 def _unfused_attention_time(wl: Workload, sh: Shape, mc: Machine, rows: Array, tok: Array) -> Array:
     """Attention without a fused kernel [s]: the score and value GEMMs over the full s x s
-    (masked half included: twice the causal count), at the GEMM rate of their shape (M = the
-    query rows, N = s, K = the head width), plus the scores written and read through HBM;
-    ``tok`` tokens (times the stage's share of layers) on this GPU."""
+    (masked half included: twice the causal count), batched over heads at the 16-bit GEMM
+    ceiling, plus the scores written and read through HBM (what makes a GEMM with K = the head
+    width slow is that very output traffic, counted here once); ``tok`` tokens (times the
+    stage's share of layers) on this GPU."""
     s = _f(wl.seq_len)
     gemm = K.gemm_time(
-        2.0 * sh.core * tok, rows, s, sh.d_qk, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16,
+        2.0 * sh.core * tok, rows, np.inf, np.inf, 0.0, 0.0, mc.peak16, mc.hbm, mc.eta_max16,
         mc.scale16, mc.mn_half16, mc.k_half16, mc.kernel,
     )  # fmt: skip
     scores = UNFUSED_SCORE_BYTES * sh.n_heads * s * sh.n_layers * tok
     return gemm + K.memory_time(scores, mc.hbm)
-
-
-def _qk_width(arch: A.Arch) -> Array:
-    if arch.attention == "mla":
-        return _f(arch.qk_nope_head_dim) + _f(arch.qk_rope_head_dim)
-    return _f(arch.head_dim)
 
 
 def _imbalance(wl: Workload, ep: Array) -> Array:
@@ -565,8 +561,9 @@ def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
 def dp_time(
     wl: Workload, mc: Machine, lay: Layout, state_params: dict[str, Array], t_b: Array, t_f: Array
 ) -> tuple[Array, Array]:
-    """Exposed data-parallel collectives per step [s]: FP32 main-gradient reduce-scatter and
-    16-bit parameter all-gather over the DP group (non-expert weights) and the expert-DP group
+    """Exposed data-parallel collectives per step [s]: main-gradient reduce-scatter (at
+    ``software.grad_reduce_bytes`` per element) and 16-bit parameter all-gather over the DP
+    group (non-expert weights) and the expert-DP group
     (experts); plain all-reduce without ZeRO; the stack hides up to ``dp_overlap`` of each
     behind one micro-batch's backward (or forward). Returns (exposed time, the all-gather time,
     which ZeRO-3 repeats every micro-batch)."""
@@ -576,7 +573,8 @@ def dp_time(
     edp = _f(wl.n_gpus) / (pp * ep)
     bw_dp, lat_dp = _bw(tp * cp * dp, mc)
     bw_edp, lat_edp = _bw(ep * edp, mc)
-    grad_b, param_b = 4.0, 2.0  # FP32 main-gradient reduce-scatter, 16-bit parameter gather
+    # main-gradient reduce-scatter at the stack's gradient width, 16-bit parameter gather
+    grad_b, param_b = _f(mc.grad_bytes), 2.0
     rs = C.ring_time(ne * grad_b, dp * cp, bw_dp, lat_dp) + C.ring_time(
         ex * grad_b, edp, bw_edp, lat_edp
     )

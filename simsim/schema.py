@@ -279,6 +279,9 @@ class SoftwareConfig:
     #: fused-attention rate of the stack's attention kernel as a fraction of the 16-bit peak;
     #: null = ``efficiency.attention_efficiency`` (a Hopper-tuned kernel: FA3 / cuDNN)
     attention_efficiency: float | None = None
+    #: bytes per gradient element in the data-parallel reduction: 4 (FP32 main gradients) or 2
+    #: (reduced in the 16-bit parameter type)
+    grad_reduce_bytes: float = 4.0
     #: the stack's own GEMM library's measured ceiling, as a fraction of peak, per precision;
     #: null = the chip's ``hardware.mamf_fraction`` (cuBLAS)
     gemm_ceiling: PerPrecision = field(default_factory=PerPrecision)

@@ -43,7 +43,7 @@ def test_fp8_recipes_cost_their_casts():
 
 def test_dropless_routing_pays_the_busiest_rank():
     forced = _rate(*QWEN, "parallel.ep=8", "model.moe.load_imbalance=1")
-    dropless = _rate(*QWEN, "parallel.ep=8")  # efficiency.moe_load_imbalance (1.51, measured)
+    dropless = _rate(*QWEN, "parallel.ep=8")  # efficiency.moe_load_imbalance (1.50, measured)
     assert dropless < 0.9 * forced
     # with every expert on one rank there is no busiest rank to wait for
     one_rank = [*QWEN, "parallel.ep=1", "parallel.pp=8", "training.recompute=full"]
