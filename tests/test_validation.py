@@ -32,7 +32,7 @@ PINNED = {
     "gpu_hours": (19, 36),
     "mfu": (4, 15),
     "tflops_per_gpu": (7, 76),  # worst: GPT-3 175B on V100 (24.6 TFLOP/s, layout assumed)
-    "tokens_per_s": (9, 52),  # worst: torchtitan's Llama 3.1 405B with 1F1B pipelining
+    "tokens_per_s": (8, 49),  # worst: DeepSeek-V3 with MTP on B200, Megatron-Bridge 25.11
     "step_time_s": (4, 9),
     "wall_clock_days": (38, 40),
     "energy_mwh": (1, 1),
