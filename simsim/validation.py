@@ -229,6 +229,14 @@ def fold_constants(
     return out
 
 
+@cache
+def _fold(
+    mode: str, overrides: tuple[str, ...], held_out: str | None
+) -> dict[str, tuple[float, int]]:
+    """:func:`fold_constants` of the whole reference set (cached: the set is immutable)."""
+    return fold_constants(_entries(None, mode, overrides), held_out)
+
+
 def validate(
     metric: str | list[str] | None = None,
     run: str | None = None,
@@ -273,13 +281,11 @@ def validate(
     defaults = resolve(compose([])).cluster
     rows = []
     entries = _entries(run, mode, overrides)
-    # leave-one-family-out folds fit on the whole reference set, whatever `run` selects
-    everything = _entries(None, mode, overrides) if lofo else entries
     folds: dict[str, dict[str, tuple[float, int]]] = {}
     # in-sample: the steady-state rows each stack's shipped kernel_efficiency was fitted on
     fitted_on = (
-        {stack for stack, (_, n) in fold_constants(_entries(None, mode, overrides), None).items()
-         if n} if mode == "derived" and not lofo else set()
+        {stack for stack, (_, n) in _fold(mode, overrides, None).items() if n}
+        if mode == "derived" and not lofo else set()
     )  # fmt: skip
     progress = Progress(len(entries), "simsim-validate: runs")
     for done, entry in enumerate(entries, start=1):
@@ -295,7 +301,7 @@ def validate(
         if lofo and sc is not None:
             study = _study(entry)
             if study not in folds:
-                folds[study] = fold_constants(everything, study)
+                folds[study] = _fold(mode, overrides, study)
             fitted = folds[study][sc.software.name][0]
             grid = _on_grid(ov)
             sc, result = grid[int(np.argmin(np.abs(np.asarray(FIT_GRID) - fitted)))]
