@@ -56,8 +56,8 @@ FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 
 COLUMNS = [
     "run", "name", "arch", "class", "hardware", "family", "study", "software", "layout", "metric",
-    "check", "published", "predicted", "error_pct", "abs_error_pct", "status", "role", "headline",
-    "fitted", "scope", "source", "note",
+    "steady", "check", "published", "predicted", "error_pct", "abs_error_pct", "status", "role",
+    "headline", "fitted", "scope", "source", "note",
 ]  # fmt: skip
 
 #: Runs whose own record supplies a whole-run constant of configs/config.yaml: the interruption
@@ -105,10 +105,15 @@ def _performance(spec: dict[str, Any], r: Result, sc: Scenario) -> float | None:
     metric = spec["metric"]
     if not r.feasible or r.tokens_per_s is None:
         return None
+    tokens_per_gpu_s = r.tokens_per_s / r.n_gpus
+    if spec.get("over") == "whole_run":  # averaged over the whole run's wall-clock
+        if r.wall_clock_days is None:
+            return None
+        tokens_per_gpu_s = r.train_tokens / (r.wall_clock_days * 86400.0) / r.n_gpus
     if metric == "tokens_per_s":
-        return r.tokens_per_s / r.n_gpus
+        return tokens_per_gpu_s
     if metric in ("mfu", "tflops_per_gpu"):
-        rate = r.tokens_per_s / r.n_gpus * flops_per_token(sc, spec["flops"])
+        rate = tokens_per_gpu_s * flops_per_token(sc, spec["flops"])
         return rate / (spec["peak_tflops"] * 1e12) if metric == "mfu" else rate / 1e12
     return getattr(r, metric)
 
@@ -169,9 +174,14 @@ def _fit_rows(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[s
             continue
         sc, _ = _simulated(e["_overrides"])
         for spec in e["metrics"]:
-            if spec["metric"] in STEADY_METRICS and spec["status"] in HEADLINE_STATUSES:
+            if _steady(spec) and spec["status"] in HEADLINE_STATUSES:
                 rows.append((e["id"], _study(e), sc.software.name, spec))
     return rows
+
+
+def _steady(spec: dict[str, Any]) -> bool:
+    """A steady-state throughput figure (not one averaged over a whole run's wall-clock)."""
+    return spec["metric"] in STEADY_METRICS and spec.get("over") != "whole_run"
 
 
 def _study(entry: dict[str, Any]) -> str:
@@ -361,7 +371,8 @@ def _row(
         "hardware": hw_name, "family": entry["family"], "study": _study(entry),
         "software": sc.software.name if sc is not None else "",
         "layout": entry.get("layout") or ("published" if pinned else "searched"),
-        "metric": spec["metric"], "check": check, "published": published,
+        "metric": spec["metric"], "steady": _steady(spec), "check": check,
+        "published": published,
         "predicted": predicted, "error_pct": err,
         "abs_error_pct": None if err is None else abs(err),
         "status": spec["status"],
@@ -380,9 +391,9 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     head = df[df["headline"]]
     out = []
     present = [m for m in METRICS if m in set(head["metric"])]
-    steady = [m for m in present if m in STEADY_METRICS]
-    for metric in (["steady_state"] if steady else []) + present:
-        sub = head[head["metric"].isin(steady if metric == "steady_state" else [metric])]
+    steady = head["steady"].astype(bool)
+    for metric in (["steady_state"] if steady.any() else []) + present:
+        sub = head[steady] if metric == "steady_state" else head[head["metric"] == metric]
         groups = [("all", sub)]
         groups += [(f"arch={a}", g) for a, g in sub.groupby("arch", sort=True)]
         groups += [(f"class={c}", g) for c, g in sub.groupby("class", sort=True)]
