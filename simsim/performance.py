@@ -6,23 +6,32 @@ micro-batch:
 
 * the pipeline runs at the pace of its slowest stage: layers are whole and the last stage also
   carries the LM head(s) and the MTP blocks (:func:`_slowest_stage_factor`);
-* GEMMs on the roofline with a shape efficiency (:mod:`simsim.physics.compute`); under ``fp8``
-  only the linear layers run at the FP8 peak (DeepSeek-V3 §3.3.1 keeps the LM head, router and
-  attention in BF16); backward = 2x forward; recomputation adds forward work;
-* attention kernels at ``efficiency.attention_efficiency`` of the 16-bit peak; element-wise work
-  (norms, residuals, activations, MoE permutation) from HBM bandwidth;
+* every weight matrix a GEMM of its own shape (M tokens or tokens per local expert, N and K
+  after the TP split) on the roofline at the rate of that shape plus a fixed time per kernel
+  (:mod:`simsim.physics.compute`); under ``fp8`` only the linear layers run at the FP8 peak
+  (DeepSeek-V3 §3.3.1 keeps the LM head, router and attention in BF16) and every GEMM input and
+  output gradient is cast at the recipe's bytes (:data:`FP8_CAST_BYTES`); backward = 2x the
+  forward, a fused attention kernel's 2.5x; recomputation (selective, MoE blocks, full) adds
+  forward work; the GPU waits for the host when its kernels are shorter than their launches
+  (:data:`HOST_KERNELS`, ``software.host_us_per_kernel``);
+* fused attention at the stack's rate (``software.attention_efficiency``, else
+  ``efficiency.attention_efficiency``) of the 16-bit peak, or unfused with the scores through
+  HBM; element-wise work (norms, residuals, activations, MoE permutation, the loss over the
+  vocabulary) from HBM bandwidth; MoE expert work and all-to-alls paced by the busiest expert-
+  parallel rank (``load_imbalance``);
 * TP/SP collectives (per layer: 2 all-gathers + 2 reduce-scatters forward, as many backward,
   Korthikanti et al. 2022 §4.2.2), CP ring exchange of K/V (Liu et al. 2023, arXiv:2310.01889;
   hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
-  node-limited deduplication (:mod:`simsim.physics.comm`); DualPipe hides EP and PP traffic
-  behind the paired micro-batch's compute at the cost of the SMs it reserves, except in the
-  warm-up and cool-down micro-batches that have no partner;
+  node-limited deduplication within a scale-up domain (:mod:`simsim.physics.comm`); DualPipe
+  hides EP and PP traffic behind the paired micro-batch's compute at the cost of the SMs it
+  reserves, except in the warm-up and cool-down micro-batches that have no partner;
 * the pipeline bubble of the schedule (:mod:`simsim.physics.pipeline`); data-parallel gradient
-  reduce-scatter and parameter all-gather per step, up to ``software.dp_overlap`` of them hidden
-  behind one micro-batch's backward and forward; the optimizer step from HBM bandwidth;
-* the software stack (``software``): GEMM and attention kernels at ``kernel_efficiency`` of
-  their best case, and the shares of TP and PP traffic it hides (``tp_overlap``,
-  ``pp_overlap``).
+  reduce-scatter (at the stack's gradient width) and parameter all-gather per step, up to
+  ``software.dp_overlap`` of them hidden behind one micro-batch's backward and forward; the
+  optimizer step from HBM bandwidth;
+* the software stack (``software``): kernels at ``kernel_efficiency`` of their best case (the
+  one fitted constant per stack), and the shares of TP, PP and EP traffic it hides
+  (``tp_overlap``, ``pp_overlap``, ``ep_overlap``), never more than the compute they overlap.
 """
 
 from __future__ import annotations
@@ -190,12 +199,12 @@ def machine(sc: Scenario) -> Machine:
         eta_max=mamf(hw, sc, prec),
         eta_max16=mamf(hw, sc, "bf16"),
         kernel=kernel,
-        scale=_half(eff.gemm_scale, prec, 1.0),
-        scale16=_half(eff.gemm_scale, "bf16", 1.0),
-        mn_half=_half(eff.gemm_mn_half, prec),
-        k_half=_half(eff.gemm_k_half, prec),
-        mn_half16=_half(eff.gemm_mn_half, "bf16"),
-        k_half16=_half(eff.gemm_k_half, "bf16"),
+        scale=_per_precision(eff.gemm_scale, prec, 1.0),
+        scale16=_per_precision(eff.gemm_scale, "bf16", 1.0),
+        mn_half=_per_precision(eff.gemm_mn_half, prec),
+        k_half=_per_precision(eff.gemm_k_half, prec),
+        mn_half16=_per_precision(eff.gemm_mn_half, "bf16"),
+        k_half16=_per_precision(eff.gemm_k_half, "bf16"),
         gemm_fixed=eff.gemm_fixed_us * 1e-6,
         attention_efficiency=(sw.attention_efficiency or eff.attention_efficiency) * kernel,
         up_latency=hw.scale_up_latency_us * 1e-6,
@@ -212,7 +221,7 @@ def machine(sc: Scenario) -> Machine:
     )
 
 
-def _half(per: PerPrecision, precision: str, default: float = 0.0) -> float:
+def _per_precision(per: PerPrecision, precision: str, default: float = 0.0) -> float:
     """A GEMM shape constant of ``precision`` (null: ``default``, no dependence)."""
     value = per.get(precision)
     return float(value if value is not None else default)
