@@ -135,7 +135,7 @@ def test_written_files_follow_the_umask(tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--variant", "nope"], "--variant nope: not a hardware preset; available: a100_80gb"),
+        (["--variant", "nope"], "--variant nope: not a hardware preset; available: a100_40gb, "),
         (["--equivalent", "h20", "--n-reference", "0"], "--n-reference 0: must be >= 1"),
         (["--model", "gpt5"], "--model gpt5: not a model preset"),
     ],
