@@ -39,7 +39,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q
 
 validate: $(STAMP)
-	$(BIN)/simsim-validate --update-readme README.md
+	$(BIN)/simsim-validate --update-readme README.md --update-residuals simsim/data/residuals.json
 	$(BIN)/simsim-validate --in-sample > /dev/null
 	$(BIN)/simsim-validate --mode fixed > /dev/null
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from . import accounting as acc
 from .engine import LayoutChoice, choose_layouts
+from .intervals import BILL_OUTPUTS, RATE_OUTPUTS, intervals
 from .physics import architecture as A
 from .physics import reliability as R
 from .physics.memory import STATE_BYTES
@@ -159,8 +160,17 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
     out = []
     for sc, main, (_, parts) in zip(scenarios, mains, plans, strict=True):
         done = [(name, next(results) if isinstance(p, Scenario) else p) for name, p in parts]
-        out.append(_whole_run(sc, main, done))
+        out.append(_with_intervals(sc, _whole_run(sc, main, done)))
     return out
+
+
+def _with_intervals(sc: Scenario, r: Result) -> Result:
+    """The result with the 80% intervals of its headline outputs from simsim's held-out errors
+    (:mod:`simsim.intervals`; derived mode only: the fixed MFU prior has its own error)."""
+    if not r.feasible or sc.efficiency.mode != "derived":
+        return r
+    point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
+    return replace(r, intervals=intervals(point, moe=sc.model.moe is not None))
 
 
 #: The batch ramp-up is integrated over this many equal slices of its tokens, each run at its

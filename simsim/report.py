@@ -20,6 +20,22 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _band(r: Result, name: str) -> str:
+    """``" (80%: lo-hi)"`` from the result's prediction interval, if it has one."""
+    lo, hi = r.intervals.get(f"{name}_p10"), r.intervals.get(f"{name}_p90")
+    if lo is None or hi is None:
+        return ""
+    return f" (80%: {_short(lo)}-{_short(hi)}, from simsim's held-out errors)"
+
+
+def _short(x: float) -> str:
+    """Three significant figures with a K/M/B suffix."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
 def summary_table(r: Result) -> str:
     """A two-column text table with units, for the terminal and the README."""
     lay = r.layout
@@ -58,8 +74,8 @@ def summary_table(r: Result) -> str:
             + (f", software={r.software}" if r.efficiency_mode == "derived" else "")
             + f"); {_pct(r.mfu_bf16_basis)} on the BF16 basis",
         ),
-        ("throughput", f"{_num(r.tokens_per_s, ',.0f')} tokens/s"),
-        ("GPU-hours", f"{_num(r.gpu_hours, ',.0f')}"),
+        ("throughput", f"{_num(r.tokens_per_s, ',.0f')} tokens/s" + _band(r, "tokens_per_s")),
+        ("GPU-hours", f"{_num(r.gpu_hours, ',.0f')}" + _band(r, "gpu_hours")),
         ("wall-clock", f"{_num(r.wall_clock_days, '.1f')} days"),
         (
             "energy",

@@ -78,6 +78,10 @@ class Result:
     # inputs that stand in for a measurement this chip lacks (e.g. a MAMF fraction borrowed
     # from efficiency.gemm_eta_max)
     assumptions: list[str] = field(default_factory=list)
+    # 80% prediction intervals from simsim's held-out errors (simsim.intervals), derived mode:
+    # {output}_p10 / _p50 / _p90 for tokens_per_s, mfu, achieved_tflops_per_gpu, gpu_hours,
+    # wall_clock_days, energy_mwh, cost_usd, co2_tonnes
+    intervals: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,6 +95,9 @@ class Result:
                 continue
             if key in ("alternative_layouts", "assumptions", "stages"):
                 continue  # a table of its own; in result.json
+            if key == "intervals":  # gpu_hours_p10, ... as columns of their own
+                row.update(value)
+                continue
             if isinstance(value, dict):
                 for sub, v in value.items():
                     row[f"{key}.{sub}"] = ",".join(v) if isinstance(v, list) else v

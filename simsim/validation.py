@@ -189,13 +189,38 @@ def _study(entry: dict[str, Any]) -> str:
     return str(entry.get("study") or entry["id"])
 
 
+#: The kernel efficiencies each run is simulated at; predictions on :data:`FIT_GRID` are
+#: interpolated between them (log-linear: throughput varies smoothly with the constant).
+COARSE_GRID = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
 @cache
-def _on_grid(overrides: tuple[str, ...]) -> tuple[tuple[Scenario, Result], ...]:
-    """The run simulated at every :data:`FIT_GRID` value of its stack's kernel efficiency (one
-    batched layout search)."""
+def _on_coarse_grid(overrides: tuple[str, ...]) -> tuple[tuple[Scenario, Result], ...]:
+    """The run simulated at every :data:`COARSE_GRID` value of its stack's kernel efficiency
+    (one batched layout search)."""
     sc, _ = _simulated(overrides)
-    scs = [sc.replace(**{"software.kernel_efficiency": k}) for k in FIT_GRID]
+    scs = [sc.replace(**{"software.kernel_efficiency": k}) for k in COARSE_GRID]
     return tuple(zip(scs, simulate_many(scs, top_n=1), strict=True))
+
+
+@cache
+def _grid_predictions(overrides: tuple[str, ...], spec_items: tuple[Any, ...]) -> np.ndarray:
+    """The prediction of one published figure at every :data:`FIT_GRID` value (NaN where the
+    run is infeasible)."""
+    spec = dict(spec_items)
+    preds = [_performance(spec, r, sc) for sc, r in _on_coarse_grid(overrides)]
+    if any(p is None or p <= 0 for p in preds):
+        return np.full(len(FIT_GRID), np.nan)
+    logs = np.log(np.asarray(preds, dtype=float))
+    return np.exp(np.interp(FIT_GRID, COARSE_GRID, logs))
+
+
+@cache
+def _at(overrides: tuple[str, ...], kernel_efficiency: float) -> tuple[Scenario, Result]:
+    """The run simulated with its stack's kernel efficiency set to ``kernel_efficiency``."""
+    sc, _ = _simulated(overrides)
+    sc = sc.replace(**{"software.kernel_efficiency": kernel_efficiency})
+    return sc, simulate(sc)
 
 
 def fit_kernel_efficiency(
@@ -205,10 +230,8 @@ def fit_kernel_efficiency(
     ``rows``; returns (value, that median, rows used)."""
     errs = np.full((len(FIT_GRID), len(rows)), np.nan)
     for j, (run_id, _, _, spec) in enumerate(rows):
-        for i, (sc, r) in enumerate(_on_grid(by_id[run_id]["_overrides"])):
-            pred = _performance(spec, r, sc)
-            if pred is not None and pred > 0:
-                errs[i, j] = abs(np.log(pred / float(spec["value"])))
+        preds = _grid_predictions(by_id[run_id]["_overrides"], tuple(sorted(spec.items())))
+        errs[:, j] = np.abs(np.log(preds / float(spec["value"])))
     ok = ~np.isnan(errs).all(axis=0)
     if not ok.any():
         return float("nan"), float("nan"), 0
@@ -237,6 +260,15 @@ def fold_constants(
         value, _, n = fit_kernel_efficiency(own, by_id)
         out[stack] = (value, n) if n else (pooled, 0)
     return out
+
+
+@cache
+def _fitted_stacks(mode: str, overrides: tuple[str, ...]) -> frozenset[str]:
+    """The stacks whose shipped constant is fitted on their own rows (enough of them)."""
+    counts: dict[str, int] = {}
+    for _, _, stack, _ in _fit_rows(_entries(None, mode, overrides)):
+        counts[stack] = counts.get(stack, 0) + 1
+    return frozenset(s for s, n in counts.items() if n >= MIN_STACK_ROWS)
 
 
 @cache
@@ -293,10 +325,7 @@ def validate(
     entries = _entries(run, mode, overrides)
     folds: dict[str, dict[str, tuple[float, int]]] = {}
     # in-sample: the steady-state rows each stack's shipped kernel_efficiency was fitted on
-    fitted_on = (
-        {stack for stack, (_, n) in _fold(mode, overrides, None).items() if n}
-        if mode == "derived" and not lofo else set()
-    )  # fmt: skip
+    fitted_on = _fitted_stacks(mode, overrides) if mode == "derived" and not lofo else frozenset()
     progress = Progress(len(entries), "simsim-validate: runs")
     for done, entry in enumerate(entries, start=1):
         progress.update(done)
@@ -313,8 +342,7 @@ def validate(
             if study not in folds:
                 folds[study] = _fold(mode, overrides, study)
             fitted = folds[study][sc.software.name][0]
-            grid = _on_grid(ov)
-            sc, result = grid[int(np.argmin(np.abs(np.asarray(FIT_GRID) - fitted)))]
+            sc, result = _at(ov, fitted)
         for spec in entry["metrics"]:
             if metrics and spec["metric"] not in metrics:
                 continue

@@ -10,6 +10,7 @@ simsim-validate --update-readme README.md   # rewrite the "How accurate" section
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .intervals import coverage, residual_groups
 from .output import atomic_write_text, write_csv
 from .plots import format_log_axis, save_figure, styled, subplots
 from .validation import METRICS, STEADY_METRICS, UNITS, layout_ranking, summarize, validate
@@ -161,6 +163,8 @@ def write_outputs(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Pa
         write_csv(frame, path)
     ranking = layout_ranking(df)
     md = summary_markdown(summary) + "\n\nLayout ranking:\n\n" + ranking_markdown(ranking)
+    if df["check"].eq("performance").any() and "steady" in df:
+        md += "\n\nPrediction intervals:\n\n" + coverage_markdown(df)
     atomic_write_text(paths[2], md + "\n")
     if not ranking.empty:
         paths.append(out / "ranking.csv")
@@ -170,13 +174,44 @@ def write_outputs(df: pd.DataFrame, summary: pd.DataFrame, out: Path) -> list[Pa
     return paths
 
 
-def update_readme(readme: Path, summary: pd.DataFrame) -> bool:
+def coverage_markdown(df: pd.DataFrame) -> str:
+    """Coverage and median width of the 80% prediction intervals on held-out rows."""
+    rows = coverage(df)
+    out = [
+        "| 80% interval, held out by study | rows | coverage | median width (P90/P10 - 1) |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['group']} | {r['rows']} | {100 * r['coverage']:.0f}% | "
+            f"{100 * r['median_width']:.0f}% |"
+        )
+    return "\n".join(out)
+
+
+def readme_section(df: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """The README's validation section: the error summary and the interval coverage."""
+    return f"{summary_markdown(summary)}\n\n{coverage_markdown(df)}"
+
+
+def residuals_json(df: pd.DataFrame) -> str:
+    """The held-out residuals simsim's prediction intervals use (simsim/data/residuals.json)."""
+    data = {
+        "note": "log(published / predicted) of the headline rows of simsim-validate, leave one "
+        "family out; throughput sense for steady-state rows, GPU-hours for whole runs. Written "
+        "by `simsim-validate --update-residuals`; read by simsim.intervals.",
+        "groups": residual_groups(df),
+    }
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def update_readme(readme: Path, section: str) -> bool:
     """Replace the text between the validation markers; return whether the file changed."""
     text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
         raise SystemExit(f"{readme}: no '{README_START}' ... '{README_END}' markers")
-    new = pattern.sub(lambda _: f"{README_START}\n{summary_markdown(summary)}\n{README_END}", text)
+    new = pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text)
     if new != text:
         atomic_write_text(readme, new)
     return new != text
@@ -211,12 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--update-readme", type=Path, metavar="README", help="rewrite its validation section"
     )
+    ap.add_argument(
+        "--update-residuals",
+        type=Path,
+        metavar="JSON",
+        help="rewrite the held-out residuals the prediction intervals use "
+        "(simsim/data/residuals.json)",
+    )
     args = ap.parse_args(argv)
     filtered = bool(args.metric or args.run or args.hardware)
-    if filtered and args.update_readme:
+    updates = args.update_readme or args.update_residuals
+    if updates and (filtered or args.mode != "derived" or args.in_sample):
         print(
-            "simsim-validate: --update-readme needs the whole reference set; drop --metric, "
-            "--run and --hardware",
+            "simsim-validate: --update-readme and --update-residuals need the whole reference "
+            "set, leave one family out; drop --metric, --run, --hardware, --mode and --in-sample",
             file=sys.stderr,
         )
         return 2
@@ -259,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_outputs(df, summary, out)
     print(f"\nwritten: {', '.join(str(p) for p in paths)}")
     if args.update_readme:
-        changed = update_readme(args.update_readme, summary)
+        changed = update_readme(args.update_readme, readme_section(df, summary))
         print(f"{args.update_readme}: {'updated' if changed else 'already up to date'}")
+    if args.update_residuals:
+        atomic_write_text(args.update_residuals, residuals_json(df))
+        print(f"{args.update_residuals}: written")
     return 0
 
 

@@ -126,3 +126,30 @@ def test_small_kernels_wait_for_the_host():
     big = [c.replace("training.global_batch_tokens=65536", "training.global_batch_tokens=1048576")
            for c in big]  # fmt: skip
     assert _rate(*big) == pytest.approx(_rate(*big, "software.host_us_per_kernel=0"))
+
+
+def test_prediction_intervals_come_from_held_out_errors():
+    # simsim.intervals: P10/P50/P90 = the point value times the percentiles of the packaged
+    # held-out residuals of its group; bill outputs share the whole-run factors
+    from simsim.intervals import factors, residuals
+
+    sc = scenario("experiment=deepseek_v3")
+    r = simsim.simulate(sc)
+    iv = r.intervals
+    lo, _, hi = factors(residuals()["whole_run/moe"])
+    for name in ("gpu_hours", "energy_mwh", "cost_usd", "co2_tonnes", "wall_clock_days"):
+        value = getattr(r, name)
+        assert iv[f"{name}_p10"] == pytest.approx(value * lo)
+        assert iv[f"{name}_p10"] <= iv[f"{name}_p50"] <= iv[f"{name}_p90"]
+        assert iv[f"{name}_p90"] == pytest.approx(value * hi)
+    assert iv["tokens_per_s_p10"] < r.tokens_per_s * 1.0001 < iv["tokens_per_s_p90"] * 1.5
+    # deterministic, and CSV columns of their own
+    assert simsim.simulate(sc).intervals == iv
+    assert r.to_row()["gpu_hours_p90"] == iv["gpu_hours_p90"]
+    # DeepSeek-V3's published whole bill (2.788M GPU-h): P50 within 10% of it
+    assert iv["gpu_hours_p50"] == pytest.approx(2.788e6, rel=0.10)
+
+
+def test_fixed_mode_has_no_model_error_interval():
+    r = simsim.simulate(scenario("efficiency.mode=fixed"))
+    assert r.feasible and r.intervals == {}

@@ -19,7 +19,7 @@ from simsim.validation import (
     summarize,
     validate,
 )
-from simsim.validation_report import README_END, README_START, main, summary_markdown
+from simsim.validation_report import README_END, README_START, main, readme_section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,7 +211,15 @@ def test_cli_bad_filter(capsys: pytest.CaptureFixture[str]):
 def test_readme_section_is_the_commands_output(table: pd.DataFrame):
     text = (REPO / "README.md").read_text()
     section = text.split(README_START, 1)[1].split(README_END, 1)[0].strip()
-    assert section == summary_markdown(summarize(table))
+    assert section == readme_section(table, summarize(table))
+
+
+def test_packaged_residuals_are_the_validation_s(table: pd.DataFrame):
+    # simsim/data/residuals.json is what `simsim-validate --update-residuals` writes from the
+    # leave-one-family-out table (the prediction intervals read it)
+    from simsim.validation_report import residuals_json
+
+    assert (REPO / "simsim" / "data" / "residuals.json").read_text() == residuals_json(table)
 
 
 @pytest.mark.parametrize("software", ["megascale", "torchtitan"])

@@ -1,0 +1,126 @@
+"""Prediction intervals from simsim's own held-out errors (model error, conformal-style).
+
+``simsim-validate`` predicts every published run of the reference set with the constants fitted
+without that run's study (leave one family out) and records, for each headline row, the log
+ratio of the published to the predicted figure, in the *throughput* sense for steady-state rows
+(published / predicted tokens/s, MFU or TFLOP/s; predicted / published step time) and in the
+*bill* sense for whole-run rows (published / predicted GPU-hours). Those residuals are packaged
+(``simsim/data/residuals.json``, refreshed by ``simsim-validate --update-residuals``) and an
+output's interval is its point value times the residuals' 10th, 50th and 90th percentiles of
+its group:
+
+* ``steady/dense`` and ``steady/moe``: tokens/s (and MFU, TFLOP/s) of a dense or MoE model;
+* ``whole_run/dense`` and ``whole_run/moe``: GPU-hours, wall-clock, energy, cost and CO2, which
+  all scale with GPU-hours (few rows: 5 dense, 3 MoE; the intervals are that coarse).
+
+Only the model's error is covered: uncertain inputs (peaks, prices, grid factors) are not
+propagated here. Deterministic: the same scenario gives the same interval.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+#: The percentiles of an interval (an 80% interval and its median).
+PERCENTILES = (10, 50, 90)
+#: Outputs that scale with GPU-hours and take the whole-run residuals.
+BILL_OUTPUTS = ("gpu_hours", "wall_clock_days", "energy_mwh", "cost_usd", "co2_tonnes")
+#: Outputs that scale with throughput and take the steady-state residuals of the model's class.
+RATE_OUTPUTS = ("tokens_per_s", "mfu", "achieved_tflops_per_gpu")
+RESIDUALS_FILE = "residuals.json"
+GROUPS = ("steady/dense", "steady/moe", "whole_run/dense", "whole_run/moe")
+
+
+def group_of(output: str, moe: bool) -> str:
+    """The residual group an output draws its interval from."""
+    kind = "whole_run" if output in BILL_OUTPUTS else "steady"
+    return f"{kind}/{'moe' if moe else 'dense'}"
+
+
+@cache
+def residuals() -> dict[str, tuple[float, ...]]:
+    """The packaged held-out log residuals per group (``simsim/data/residuals.json``)."""
+    path = resources.files("simsim.data").joinpath(RESIDUALS_FILE)
+    if not path.is_file():  # before the first `simsim-validate --update-residuals`
+        return {}
+    data = json.loads(path.read_text("utf-8"))
+    return {g: tuple(float(x) for x in v) for g, v in data["groups"].items()}
+
+
+def factors(values: Any) -> tuple[float, float, float]:
+    """The P10 / P50 / P90 multipliers ``exp(quantile)`` of log residuals ``values``."""
+    q = np.percentile(np.asarray(values, dtype=float), PERCENTILES)
+    return tuple(float(x) for x in np.exp(q))  # type: ignore[return-value]
+
+
+def intervals(point: dict[str, float | None], moe: bool) -> dict[str, float]:
+    """``{output}_p10`` / ``_p50`` / ``_p90`` for every output of ``point`` with a value."""
+    out: dict[str, float] = {}
+    for name, value in point.items():
+        group_factors = _group_factors(group_of(name, moe))
+        if value is None or group_factors is None:
+            continue
+        for p, f in zip(PERCENTILES, group_factors, strict=True):
+            out[f"{name}_p{p}"] = float(value) * f
+    return out
+
+
+@cache
+def _group_factors(group: str) -> tuple[float, float, float] | None:
+    values = residuals().get(group)
+    return factors(values) if values else None
+
+
+def residual_groups(df: Any) -> dict[str, list[float]]:
+    """Held-out log residuals per group from a leave-one-family-out validation table (the
+    headline rows with a prediction), rounded to 6 decimals, sorted."""
+    head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
+    groups: dict[str, list[float]] = {g: [] for g in GROUPS}
+    for r in head.to_dict("records"):
+        group = _row_group(r)
+        if group is not None:
+            groups[group].append(float(np.log(_ratio(r))))
+    return {g: sorted(round(x, 6) for x in v) for g, v in groups.items()}
+
+
+def _row_group(r: dict[str, Any]) -> str | None:
+    """The residual group of a validation row: steady-state throughput, or whole-run GPU-hours
+    (the other whole-run metrics repeat what the GPU-hours rows say)."""
+    if r["steady"]:
+        return f"steady/{r['arch']}"
+    return f"whole_run/{r['arch']}" if r["metric"] == "gpu_hours" else None
+
+
+def _ratio(r: dict[str, Any]) -> float:
+    """Published over predicted, in the throughput sense for a step time (a longer published
+    step is a lower published rate)."""
+    ratio = float(r["published"]) / float(r["predicted"])
+    return 1.0 / ratio if r["metric"] == "step_time_s" else ratio
+
+
+def coverage(df: Any) -> list[dict[str, Any]]:
+    """Coverage of the 80% interval on held-out rows, leave one family out: each row's interval
+    from the residuals of the *other* studies in its group (rows whose group has fewer than 3
+    such residuals are skipped); per group: rows, share covered, median width (P90 / P10 - 1)."""
+    head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
+    found: dict[str, tuple[list[bool], list[float]]] = {g: ([], []) for g in GROUPS}
+    for r in head.to_dict("records"):
+        group = _row_group(r)
+        if group is None:
+            continue
+        others = residual_groups(head[head["study"] != r["study"]])[group]
+        if len(others) < 3:
+            continue
+        lo, _, hi = factors(others)
+        found[group][0].append(lo <= _ratio(r) <= hi)
+        found[group][1].append(hi / lo - 1.0)
+    return [
+        {"group": g, "rows": len(c), "coverage": float(np.mean(c)),
+         "median_width": float(np.median(w))}
+        for g, (c, w) in found.items() if c
+    ]  # fmt: skip
