@@ -53,9 +53,16 @@ def residuals() -> dict[str, tuple[float, ...]]:
 
 
 def factors(values: Any) -> tuple[float, float, float]:
-    """The P10 / P50 / P90 multipliers ``exp(quantile)`` of log residuals ``values``."""
-    q = np.percentile(np.asarray(values, dtype=float), PERCENTILES)
-    return tuple(float(x) for x in np.exp(q))  # type: ignore[return-value]
+    """The P10 / P50 / P90 multipliers of log residuals ``values``: the median, and the split-
+    conformal bounds of an 80% interval, the ``floor(0.1 (n+1))``-th smallest and
+    ``ceil(0.9 (n+1))``-th smallest of the n residuals, clipped to the smallest and largest
+    (Vovk et al. 2005; Lei et al. 2018, JASA 113:1094): with few residuals the interval is
+    their whole range, never narrower than they justify."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    lo = v[min(max(int(np.floor(0.1 * (n + 1))) - 1, 0), n - 1)]
+    hi = v[min(max(int(np.ceil(0.9 * (n + 1))) - 1, 0), n - 1)]
+    return float(np.exp(lo)), float(np.exp(np.median(v))), float(np.exp(hi))
 
 
 def intervals(point: dict[str, float | None], moe: bool) -> dict[str, float]:
