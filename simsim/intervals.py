@@ -69,16 +69,17 @@ def intervals(point: dict[str, float | None], moe: bool) -> dict[str, float]:
     """``{output}_p10`` / ``_p50`` / ``_p90`` for every output of ``point`` with a value."""
     out: dict[str, float] = {}
     for name, value in point.items():
-        group_factors = _group_factors(group_of(name, moe))
-        if value is None or group_factors is None:
+        this = group_factors(group_of(name, moe))
+        if value is None or this is None:
             continue
-        for p, f in zip(PERCENTILES, group_factors, strict=True):
+        for p, f in zip(PERCENTILES, this, strict=True):
             out[f"{name}_p{p}"] = float(value) * f
     return out
 
 
 @cache
-def _group_factors(group: str) -> tuple[float, float, float] | None:
+def group_factors(group: str) -> tuple[float, float, float] | None:
+    """The P10 / P50 / P90 multipliers of a residual group (None: no residuals packaged)."""
     values = residuals().get(group)
     return factors(values) if values else None
 

@@ -26,6 +26,7 @@ from . import checks
 from ._paths import available_presets
 from .api import simulate_many
 from .errors import ConfigError
+from .intervals import BILL_OUTPUTS, PERCENTILES, RATE_OUTPUTS, group_factors, group_of
 from .scenario import compose_dict, resolve
 from .schema import Scenario, convert, schema_keys, set_path
 
@@ -232,7 +233,7 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         else np.zeros(n_points, int)
     )
     keys = ("feasible", "fpt", "rate", "mfu", "n", "tdp", "purchase", "price", "mem", "model",
-            "hardware", "cost_model", "goodput")  # fmt: skip
+            "hardware", "cost_model", "goodput", "moe", "derived")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
     scenarios = _scenarios(base_sc, base, structural, flat, combos)
     results = simulate_many(scenarios, top_n=1)
@@ -253,6 +254,8 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         per_combo["hardware"].append(r.hardware)
         per_combo["cost_model"].append(sc.cluster.cost_model)
         per_combo["goodput"].append(np.nan if r.goodput is None else r.goodput)
+        per_combo["moe"].append(sc.model.moe is not None)
+        per_combo["derived"].append(sc.efficiency.mode == "derived")
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:
@@ -325,7 +328,31 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         ),
         memory_gb_per_gpu=col["mem"].astype(float),
     )
+    out.update(_interval_columns(out, col["moe"].astype(bool), col["derived"].astype(bool)))
     return pd.DataFrame(out)
+
+
+def _interval_columns(
+    out: dict[str, Any], moe: np.ndarray, derived: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``{output}_p10`` / ``_p50`` / ``_p90`` of every point, as :func:`simsim.intervals.intervals`
+    gives a single result: derived mode only (NaN for fixed-mode points; no columns at all when
+    no point is derived)."""
+    cols: dict[str, np.ndarray] = {}
+    if not derived.any():
+        return cols
+    for name in (*RATE_OUTPUTS, *BILL_OUTPUTS):
+        if name not in out:
+            continue
+        by_class = [group_factors(group_of(name, m)) for m in (False, True)]
+        if by_class[0] is None and by_class[1] is None:
+            continue
+        table = np.array([f if f is not None else (np.nan,) * 3 for f in by_class])  # (2, 3)
+        factors = table[moe.astype(int)]  # (points, 3)
+        value = np.asarray(out[name], dtype=float)
+        for j, p in enumerate(PERCENTILES):
+            cols[f"{name}_p{p}"] = np.where(derived, value * factors[:, j], np.nan)
+    return cols
 
 
 def preset(group: str, name: str) -> dict[str, Any]:

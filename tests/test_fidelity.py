@@ -153,3 +153,15 @@ def test_prediction_intervals_come_from_held_out_errors():
 def test_fixed_mode_has_no_model_error_interval():
     r = simsim.simulate(scenario("efficiency.mode=fixed"))
     assert r.feasible and r.intervals == {}
+
+
+def test_sweeps_carry_the_intervals():
+    # a derived sweep's points carry the same P10/P50/P90 as simulating each point alone
+    from simsim.sweeps import sweep
+
+    base = simsim.compose(["model=llama3_8b"])
+    df = sweep(base, {"cluster.n_gpus": [64, 128]})
+    alone = simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=128"))
+    row = df[df["cluster.n_gpus"] == 128].iloc[0]
+    for col in ("gpu_hours_p10", "gpu_hours_p90", "tokens_per_s_p50", "co2_tonnes_p90"):
+        assert row[col] == pytest.approx(alone.intervals[col], rel=1e-9)
