@@ -181,6 +181,9 @@ PUBLISHED = {
     "deepseek_v2_lite": (15.7e9, 2.4e9, 0.1e9, True),  # DeepSeek-V2 paper, model card
     "gpt_oss_20b": (20.91e9, 3.61e9, 0.01e9, True),  # OpenAI gpt-oss model card table
     "gpt_oss_120b": (116.83e9, 5.13e9, 0.01e9, True),
+    "deepseek_v3": (671e9, 37e9, 1e9, False),  # model card; MTP module not counted
+    "mixtral_8x22b": (141e9, 39e9, 1e9, False),  # Mistral AI announcement
+    "qwen3_32b": (32.8e9, None, 0.1e9, False),  # model card
 }
 
 
