@@ -92,6 +92,9 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
         "status_2023": _status(status),
         "feasible": r.feasible,
         "gpu_hours": r.gpu_hours,
+        # the 80% interval from simsim's held-out errors (simsim.intervals; derived mode)
+        "gpu_hours_p10": r.intervals.get("gpu_hours_p10"),
+        "gpu_hours_p90": r.intervals.get("gpu_hours_p90"),
         # the main stage's tokens at its steady-state rate: what the step breakdown divides
         "steady_gpu_hours": r.train_tokens / r.tokens_per_s * r.n_gpus / 3600.0
         if r.tokens_per_s
@@ -269,6 +272,12 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
         ax.bar(x, steady - bottom, bottom=bottom, color="C4", label="data parallel, optimizer")
         ax.bar(x, hours - steady, bottom=steady, color="C5",
                label="whole run: interruptions, checkpoints, ramp-up, other stages")  # fmt: skip
+        lo = sub["gpu_hours_p10"].to_numpy(float) / 1e6
+        hi = sub["gpu_hours_p90"].to_numpy(float) / 1e6
+        if np.isfinite(lo).any():  # whiskers: the 80% interval (P10 may lie above the point)
+            ax.vlines(x, lo, hi, color="black", linewidth=1.0,
+                      label="80% interval (simsim's held-out errors)")  # fmt: skip
+            ax.plot(np.r_[x, x], np.r_[lo, hi], linestyle="none", marker="_", color="black")
         labels = [f"{h}\n{p}" for h, p in zip(sub["hardware"], sub["precision"], strict=True)]
         ax.set_xticks(x, labels, rotation=30, ha="right")
         ax.set_ylabel("GPU-hours [millions]")
@@ -322,6 +331,8 @@ def write_headline(df: pd.DataFrame, out: Path) -> list[Path]:
 def format_headline(df: pd.DataFrame) -> str:
     formats = {
         "gpu_hours": "{:,.0f}",
+        "gpu_hours_p10": "{:,.0f}",
+        "gpu_hours_p90": "{:,.0f}",
         "days": "{:.1f}",
         "energy_mwh": "{:,.0f}",
         "cost_usd": "${:,.0f}",
