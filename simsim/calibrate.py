@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stack':<16} {'kernel_efficiency':>17} {'rows':>5}")
     for stack in [args.software] if args.software else stacks:
         value, n = fitted[stack]
-        label = f"{value:.2f}" + ("" if n else " (pooled: too few rows of its own)")
+        label = f"{value:.2f}" + ("" if n else " (pooled over the other stacks)")
         print(f"{stack:<16} {label:>17} {n:>5}")
     print(f"{'(pooled)':<16} {fitted['*'][0]:>17.2f} {fitted['*'][1]:>5}")
     if args.measured:

@@ -323,7 +323,6 @@ def _check_efficiency(c: _Checker) -> None:
             "add efficiency.mode=fixed",
         )
     c.fraction("efficiency.usable_hbm_fraction")
-    c.non_negative("efficiency.gemm_fixed_us")
     c.check("efficiency.moe_load_imbalance", lambda v: v >= 1.0, "must be >= 1")
     c.fraction("efficiency.attention_efficiency")
     for p in PRECISIONS:
@@ -331,6 +330,7 @@ def _check_efficiency(c: _Checker) -> None:
         c.fraction(f"efficiency.gemm_eta_max.{p}", optional=True)
         c.fraction(f"efficiency.gemm_scale.{p}", optional=True)
         c.non_negative(f"efficiency.gemm_mn_half.{p}", optional=True)
+        c.non_negative(f"efficiency.gemm_fixed_us.{p}", optional=True)
         c.non_negative(f"efficiency.gemm_k_half.{p}", optional=True)
     prec = c.root.training.precision
     if prec in PRECISIONS:

@@ -116,16 +116,15 @@ def coverage(df: Any) -> list[dict[str, Any]]:
     from the residuals of the *other* studies in its group (rows whose group has fewer than 3
     such residuals are skipped); per group: rows, share covered, median width (P90 / P10 - 1)."""
     head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
+    rows = [(r["study"], g, float(np.log(_ratio(r))))
+            for r in head.to_dict("records") if (g := _row_group(r)) is not None]  # fmt: skip
     found: dict[str, tuple[list[bool], list[float]]] = {g: ([], []) for g in GROUPS}
-    for r in head.to_dict("records"):
-        group = _row_group(r)
-        if group is None:
-            continue
-        others = residual_groups(head[head["study"] != r["study"]])[group]
+    for study, group, residual in rows:
+        others = [x for s, g, x in rows if g == group and s != study]
         if len(others) < 3:
             continue
         lo, _, hi = factors(others)
-        found[group][0].append(lo <= _ratio(r) <= hi)
+        found[group][0].append(bool(np.log(lo) <= residual <= np.log(hi)))
         found[group][1].append(hi / lo - 1.0)
     return [
         {"group": g, "rows": len(c), "coverage": float(np.mean(c)),

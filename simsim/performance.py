@@ -112,7 +112,7 @@ class Machine:
     k_half: ArrayLike
     mn_half16: ArrayLike  # of the 16-bit GEMMs (LM head, router, unfused attention)
     k_half16: ArrayLike
-    gemm_fixed: ArrayLike  # fixed time per GEMM kernel [s]
+    gemm_fixed: ArrayLike  # fixed time per GEMM kernel of the training precision [s]
     attention_efficiency: ArrayLike
     up_latency: ArrayLike  # s
     out_latency: ArrayLike  # s
@@ -205,7 +205,7 @@ def machine(sc: Scenario) -> Machine:
         k_half=_per_precision(eff.gemm_k_half, prec),
         mn_half16=_per_precision(eff.gemm_mn_half, "bf16"),
         k_half16=_per_precision(eff.gemm_k_half, "bf16"),
-        gemm_fixed=eff.gemm_fixed_us * 1e-6,
+        gemm_fixed=_per_precision(eff.gemm_fixed_us, prec) * 1e-6,
         attention_efficiency=(sw.attention_efficiency or eff.attention_efficiency) * kernel,
         up_latency=hw.scale_up_latency_us * 1e-6,
         out_latency=hw.scale_out_latency_us * 1e-6,
@@ -454,14 +454,14 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         "none": 0.0 * t_fwd, "selective": t_core, "moe": t_moe, "full": t_fwd - t_head,
     }[wl.recompute]  # fmt: skip
     # host-bound: the GPU cannot run faster than the host launches its kernels (HOST_KERNELS per
-    # layer forward, twice as many backward, the forward again under full recompute)
-    host_fwd = (
-        HOST_KERNELS["layer"] * n_layers
-        + moe_l * (HOST_KERNELS["moe"] + HOST_KERNELS["per_local_expert"] * n_exp / ep)
-    ) * stage
-    passes = 3.0 + (1.0 if wl.recompute == "full" else 0.0)
+    # layer forward, twice as many backward, and those of what is recomputed once more)
+    host_moe = moe_l * (HOST_KERNELS["moe"] + HOST_KERNELS["per_local_expert"] * n_exp / ep)
+    host_fwd = HOST_KERNELS["layer"] * n_layers + host_moe
+    host_again: Array = {"none": 0.0 * host_fwd, "selective": 0.0 * host_fwd, "moe": host_moe,
+                         "full": host_fwd}[wl.recompute]  # fmt: skip
+    host = (3.0 * host_fwd + host_again) * stage * _f(mc.host_kernel)
     gpu = t_fwd + t_bwd + t_recompute
-    stretch = np.maximum(1.0, passes * host_fwd * _f(mc.host_kernel) / np.maximum(gpu, 1e-30))
+    stretch = np.maximum(1.0, host / np.maximum(gpu, 1e-30))
     t_fwd, t_bwd, t_w, t_recompute, t_head = (
         x * stretch for x in (t_fwd, t_bwd, t_w, t_recompute, t_head)
     )

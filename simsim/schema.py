@@ -252,7 +252,7 @@ class EfficiencyConfig:
     gemm_scale: PerPrecision = field(default_factory=PerPrecision)
     gemm_mn_half: PerPrecision = field(default_factory=PerPrecision)
     gemm_k_half: PerPrecision = field(default_factory=PerPrecision)
-    gemm_fixed_us: float
+    gemm_fixed_us: PerPrecision = field(default_factory=PerPrecision)
     attention_efficiency: float
     moe_load_imbalance: float
     source: str

@@ -57,7 +57,7 @@ FLOP_CONVENTIONS = ("causal", "non_causal", "megatron2021_hfu", "six_n")
 COLUMNS = [
     "run", "name", "arch", "class", "hardware", "family", "study", "software", "layout", "metric",
     "steady", "check", "published", "predicted", "error_pct", "abs_error_pct", "status", "role",
-    "headline", "fitted", "scope", "source", "note",
+    "headline", "fitted", "setup", "layout_used", "scope", "source", "note",
 ]  # fmt: skip
 
 #: Runs whose own record supplies a whole-run constant of configs/config.yaml: the interruption
@@ -179,6 +179,21 @@ def _fit_rows(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[s
     return rows
 
 
+def _setup(sc: Scenario | None) -> str:
+    """What a run trains on what, apart from its parallel layout (the layout-ranking groups)."""
+    if sc is None:
+        return ""
+    tr = sc.training
+    return (f"{sc.model.name} {tr.seq_len}x{tr.global_batch_tokens:.0f} {tr.precision} on "
+            f"{sc.cluster.n_gpus} {sc.hardware.name} ({sc.software.name})")  # fmt: skip
+
+
+def _layout_used(result: Result | None) -> str:
+    lay = result.layout if result is not None else {}
+    keys = ("tp", "pp", "cp", "ep", "micro_batch", "schedule", "virtual_stages")
+    return " ".join(f"{k}={lay[k]}" for k in keys if k in lay)
+
+
 def _steady(spec: dict[str, Any]) -> bool:
     """A steady-state throughput figure (not one averaged over a whole run's wall-clock)."""
     return spec["metric"] in STEADY_METRICS and spec.get("over") != "whole_run"
@@ -245,8 +260,9 @@ def fold_constants(
 ) -> dict[str, tuple[float, int]]:
     """Each software stack's kernel efficiency fitted without the study ``held_out``: on the
     stack's own steady-state rows of the other studies, or, where fewer than
-    :data:`MIN_STACK_ROWS` are left, on every stack's rows pooled. Returns stack -> (value,
-    rows used); the key ``*`` is the pooled fit."""
+    :data:`MIN_STACK_ROWS` are left, on the other stacks' rows pooled (so a stack's few rows
+    never set its own constant). Returns stack -> (value, rows used of its own: 0 when
+    pooled); the key ``*`` is the pooled fit of every stack's rows."""
     by_id = {e["id"]: e for e in entries}
     rows = [r for r in _fit_rows(entries) if r[1] != held_out]
     out: dict[str, tuple[float, int]] = {}
@@ -255,7 +271,8 @@ def fold_constants(
     for stack in sorted({r[2] for r in _fit_rows(entries)}):
         own = [r for r in rows if r[2] == stack]
         if len(own) < MIN_STACK_ROWS:
-            out[stack] = (pooled, 0)
+            others = [r for r in rows if r[2] != stack]
+            out[stack] = (fit_kernel_efficiency(others, by_id)[0] if own else pooled, 0)
             continue
         value, _, n = fit_kernel_efficiency(own, by_id)
         out[stack] = (value, n) if n else (pooled, 0)
@@ -407,6 +424,7 @@ def _row(
         "role": "calibration" if calibration else ("not-modelled" if not modelled else "held-out"),
         "headline": spec["status"] in HEADLINE_STATUSES and not calibration and modelled,
         "fitted": fitted,
+        "setup": _setup(sc), "layout_used": _layout_used(result),
         "scope": spec.get("scope", ""), "source": entry["source"], "note": note,
     }  # fmt: skip
 
@@ -451,19 +469,17 @@ RANK_METRICS = ("tokens_per_s", "tflops_per_gpu", "mfu", "step_time_s")
 
 
 def layout_ranking(df: pd.DataFrame, min_layouts: int = 3) -> pd.DataFrame:
-    """Spearman rank correlation between predicted and published throughput for every model
-    with at least ``min_layouts`` published layouts on one cluster (same model, hardware, GPU
-    count, sequence length and precision: the ``ranking`` key of the reference entries, or
-    else those fields of the run), one row per group."""
+    """Spearman rank correlation between predicted and published throughput for every setup
+    (model, hardware, GPU count, sequence, batch, precision and stack: the ``setup`` column)
+    published with at least ``min_layouts`` different parallel layouts, one row per group."""
     head = df[df["headline"] & df["metric"].isin(RANK_METRICS)].dropna(subset=["predicted"])
-    entries = {e["id"]: e for e in load_reference()}
-    keys = head["run"].map(lambda r: entries[r].get("ranking") or "")
     out = []
-    for (key, metric), g in head.assign(_group=keys).groupby(["_group", "metric"], sort=True):
-        if not key or len(g) < min_layouts:
+    for (key, metric), g in head.groupby(["setup", "metric"], sort=True):
+        if not key or g["layout_used"].nunique() < min_layouts:
             continue
         rho = _spearman(g["predicted"].to_numpy(), g["published"].to_numpy())
-        out.append({"group": key, "metric": metric, "n_layouts": len(g), "spearman": rho,
+        out.append({"group": key, "metric": metric, "n_layouts": g["layout_used"].nunique(),
+                    "spearman": rho,
                     "runs": " ".join(g["run"])})  # fmt: skip
     return pd.DataFrame(out, columns=["group", "metric", "n_layouts", "spearman", "runs"])
 

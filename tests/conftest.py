@@ -39,3 +39,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def tmp_cwd(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def matches_published(got: float, published: float, unit: float) -> bool:
+    """A count against a published figure: within 1%, or the figure's own rounding where that
+    is larger (half a unit of its last digit either way, or one unit upward for a truncated
+    figure: "3.3B activated" for 3.35B)."""
+    rounded = abs(got / published - 1.0) <= max(0.01, 0.5 * unit / published)
+    truncated = published <= got < published + unit
+    return rounded or truncated

@@ -15,7 +15,7 @@ from simsim import ConfigError
 from simsim.physics import architecture as A
 from simsim.scenario import arch_from_model
 
-from .conftest import arch, scenario
+from .conftest import arch, matches_published, scenario
 
 HF = Path(__file__).parent / "data" / "hf"
 ARCH_FIELDS = (
@@ -187,12 +187,6 @@ PUBLISHED = {
 }
 
 
-def _matches(got: float, published: float, unit: float) -> bool:
-    rounded = abs(got / published - 1.0) <= max(0.01, 0.5 * unit / published)
-    truncated = published <= got < published + unit
-    return rounded or truncated
-
-
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_public_config_json_matches_the_model_card(name: str):
     total, active, unit, no_input_embedding = PUBLISHED[name]
@@ -200,13 +194,13 @@ def test_public_config_json_matches_the_model_card(name: str):
     assert (HF_PUBLIC / name / "SOURCE.txt").is_file()
     sc = scenario("model=hf", f"model.path={path}")
     pc = {k: float(v) for k, v in A.param_counts(arch_from_model(sc.model)).items()}
-    assert _matches(pc["total"], total, unit), (pc["total"], total)
+    assert matches_published(pc["total"], total, unit), (pc["total"], total)
     if active is None:
         assert sc.model.moe is None and pc["active"] == pc["total"]
     else:
         assert sc.model.moe is not None
         got = pc["active"] - (sc.model.vocab_size * sc.model.d_model if no_input_embedding else 0)
-        assert _matches(got, active, unit), (got, active)
+        assert matches_published(got, active, unit), (got, active)
 
 
 def test_qwen3_moe_non_embedding_count():

@@ -52,7 +52,7 @@ def test_replace_changes_dotted_fields_and_validates_types():
             "efficiency.attention_efficiency=0",
             "efficiency.attention_efficiency=0.0 must be in (0, 1]",
         ),
-        ("efficiency.gemm_fixed_us=-5", "efficiency.gemm_fixed_us=-5.0 must be >= 0"),
+        ("efficiency.gemm_fixed_us.bf16=-5", "efficiency.gemm_fixed_us.bf16=-5.0 must be >= 0"),
         ("hardware.mamf_fraction.fp8=5.0", "hardware.mamf_fraction.fp8=5.0 must be in (0, 1]"),
         ("hardware.mamf_fraction.fp9=0.5", "hardware.mamf_fraction.fp9: unknown key 'fp9'"),
         (

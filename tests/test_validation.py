@@ -129,6 +129,13 @@ def test_each_study_is_predicted_without_its_own_rows():
             elif n:
                 assert n == sum(r[2] == stack and r[1] != study for r in rows)
                 assert 0.4 <= value <= 1.0
+    # a stack with too few rows takes the other stacks' pooled fit: its own rows (DeepSeek-V3's
+    # two) never set its constant, so its whole-bill comparison is not in-sample
+    from simsim.validation import fit_kernel_efficiency
+
+    by_id = {e["id"]: e for e in entries}
+    others = [r for r in rows if r[2] != "deepseek"]
+    assert fold_constants(entries, None)["deepseek"] == (fit_kernel_efficiency(others, by_id)[0], 0)
     # megascale's own stack has no rows elsewhere: it falls back to the pooled fit
     folds = fold_constants(entries, "megascale")
     assert folds["megascale"] == (folds["*"][0], 0)
@@ -141,6 +148,17 @@ def test_layout_ranking_is_spearman():
     assert _spearman(np.array([1.0, 2, 3, 4]), np.array([4.0, 3, 2, 1])) == -1.0
     # one swapped pair of four: rho = 1 - 6 * 2 / (4 * 15) = 0.8
     assert _spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 3, 2, 4])) == pytest.approx(0.8)
+    # grouped by setup; a setup needs 3 distinct layouts to be ranked
+    from simsim.validation import layout_ranking
+
+    df = pd.DataFrame({
+        "headline": True, "metric": "tokens_per_s", "run": list("abcde"),
+        "setup": ["s1"] * 3 + ["s2"] * 2, "layout_used": ["tp=1", "tp=2", "tp=4", "pp=2", "pp=4"],
+        "published": [3.0, 2.0, 1.0, 1.0, 2.0], "predicted": [1.0, 2.0, 3.0, 1.0, 2.0],
+    })  # fmt: skip
+    ranked = layout_ranking(df)
+    assert list(ranked["group"]) == ["s1"] and ranked["spearman"].iloc[0] == pytest.approx(-1.0)
+    assert ranked["n_layouts"].iloc[0] == 3
 
 
 def test_patterson_energy_within_ten_percent(table: pd.DataFrame):
@@ -244,7 +262,16 @@ def test_measured_constants_reproduce():
     assert fit_load_imbalance() == pytest.approx(
         simsim.resolve(simsim.compose([])).efficiency.moe_load_imbalance, abs=0.011
     )
-    assert fit_async_tp_overlap() == 0.45
+    measured = fit_async_tp_overlap()
+    assert measured == 0.45
+    # the places that carry it: the async-TP reference rows and Megatron-Core's userbuffer overlap
+    import yaml
+
+    carried = [o for r in load_reference() for o in r.get("scenario", ())
+               if o.startswith("software.tp_overlap=")]  # fmt: skip
+    assert len(carried) >= 7 and {float(o.split("=")[1]) for o in carried} == {measured}
+    core = yaml.safe_load((REPO / "configs" / "software" / "megatron_core.yaml").read_text())
+    assert core["tp_overlap"] == measured
 
 
 def test_in_sample_rows_of_fitted_stacks_are_calibration():
