@@ -51,7 +51,7 @@ export: $(STAMP)
 scaling: $(STAMP)
 	$(BIN)/simsim experiment=dense_vs_moe output.dir=results/dense_vs_moe
 
-report: run validate export scaling
+report: validate run export scaling   # validate first: it refreshes the residuals the intervals read
 	$(BIN)/python -m simsim.figures results/model_size
 
 bench: $(STAMP)
