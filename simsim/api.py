@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -12,6 +13,7 @@ from numpy.typing import ArrayLike
 from omegaconf import DictConfig
 
 from . import accounting as acc
+from . import uncertainty as U
 from .engine import LayoutChoice, choose_layouts
 from .intervals import BILL_OUTPUTS, RATE_OUTPUTS, intervals
 from .physics import architecture as A
@@ -19,7 +21,7 @@ from .physics import reliability as R
 from .physics.memory import STATE_BYTES
 from .result import Result
 from .scenario import arch_from_model, resolve
-from .schema import ModelConfig, ParallelConfig, Scenario
+from .schema import ModelConfig, ParallelConfig, Scenario, UncertainInput
 
 
 def _mfu(sc: Scenario) -> float:
@@ -74,38 +76,65 @@ def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
     by all GPUs; an asynchronous one blocks training only for the copy to host memory."""
     if not scs:
         return []
-    col = lambda f: np.asarray([f(s) for s in scs], dtype=float)  # noqa: E731
-    n = col(lambda s: s.cluster.n_gpus)
-    state = col(lambda s: _model_numbers(s.model, s.training.seq_len, s.training.recompute)[0][
-        "total_with_mtp"] * sum(STATE_BYTES[s.training.precision][::2]))  # fmt: skip
-    per_h = R.job_interruptions_per_hour(
-        n, col(lambda s: s.reliability.interruptions_per_gpu_hour),
-        col(lambda s: s.reliability.planned_interruptions_per_day),
-    )  # fmt: skip
+    cols = {k: np.asarray([v[k] for v in map(_reliability_inputs, scs)], dtype=float)
+            for k in _RELIABILITY_KEYS}  # fmt: skip
+    parts = reliability_arrays(**cols)
+    return [{k: float(v[i]) for k, v in parts.items()} for i in range(len(scs))]
+
+
+_RELIABILITY_KEYS = ("n_gpus", "state_bytes", "per_gpu_hour", "planned_per_day", "write_gbps",
+                     "host_gbps", "is_async", "interval_minutes", "restart_minutes")  # fmt: skip
+
+
+def _reliability_inputs(sc: Scenario) -> dict[str, float]:
+    """The numbers of ``sc`` that :func:`reliability_arrays` reads."""
+    rel = sc.reliability
+    params = _model_numbers(sc.model, sc.training.seq_len, sc.training.recompute)[0]
+    return {
+        "n_gpus": sc.cluster.n_gpus,
+        "state_bytes": params["total_with_mtp"] * sum(STATE_BYTES[sc.training.precision][::2]),
+        "per_gpu_hour": rel.interruptions_per_gpu_hour,
+        "planned_per_day": rel.planned_interruptions_per_day,
+        "write_gbps": rel.checkpoint_write_gbps_per_gpu,
+        "host_gbps": sc.hardware.pcie_gbps or np.nan,
+        "is_async": float(rel.checkpoint == "async"),
+        "interval_minutes": np.nan if rel.checkpoint_interval_minutes is None
+        else rel.checkpoint_interval_minutes,
+        "restart_minutes": rel.restart_minutes,
+    }  # fmt: skip
+
+
+def reliability_arrays(
+    *, n_gpus: ArrayLike, state_bytes: ArrayLike, per_gpu_hour: ArrayLike,
+    planned_per_day: ArrayLike, write_gbps: ArrayLike, host_gbps: ArrayLike,
+    is_async: ArrayLike, interval_minutes: ArrayLike, restart_minutes: ArrayLike,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """:func:`run_reliability` on arrays (NaN ``interval_minutes`` = the Young/Daly optimum,
+    NaN ``host_gbps`` = no host link known): ``ettr``, the shares lost to ``checkpointing``,
+    ``lost_work`` and ``restarts``, ``interruptions_per_hour``, ``interval_s`` and ``write_s``."""
+    n, state = np.asarray(n_gpus, dtype=float), np.asarray(state_bytes, dtype=float)
+    per_h = R.job_interruptions_per_hour(n, per_gpu_hour, planned_per_day)
     with np.errstate(divide="ignore"):
         mtbf = np.where(per_h > 0, 3600.0 / np.maximum(per_h, 1e-300), np.inf)
-    write = R.checkpoint_write_s(
-        state, n, col(lambda s: s.reliability.checkpoint_write_gbps_per_gpu)
-    )
-    host = col(lambda s: s.hardware.pcie_gbps or np.nan)
-    is_async = col(lambda s: s.reliability.checkpoint == "async") > 0
+    write = R.checkpoint_write_s(state, n, write_gbps)
+    host = np.asarray(host_gbps, dtype=float)
+    is_async = np.asarray(is_async, dtype=float) > 0
     blocking = np.where(is_async & np.isfinite(host), state / n / (host * 1e9), write)
-    given = col(lambda s: np.nan if s.reliability.checkpoint_interval_minutes is None
-                else s.reliability.checkpoint_interval_minutes * 60.0)  # fmt: skip
+    given = np.asarray(interval_minutes, dtype=float) * 60.0
     optimal = np.where(np.isfinite(mtbf), R.optimal_checkpoint_interval_s(blocking, mtbf), np.inf)
     # the next checkpoint waits for the previous write
     interval = np.maximum(np.where(np.isfinite(given), given, optimal), write)
     parts = R.wasted_fractions(
-        blocking, interval, mtbf, col(lambda s: s.reliability.restart_minutes * 60.0)
+        blocking, interval, mtbf, np.asarray(restart_minutes, dtype=float) * 60.0
     )
-    out = []
-    for i in range(len(scs)):
-        row = {k: float(v[i]) for k, v in parts.items()}
-        if not np.isfinite(mtbf[i]):  # no interruptions: nothing lost
-            row = {"ettr": 1.0, "checkpointing": 0.0, "lost_work": 0.0, "restarts": 0.0}
-        row.update(interruptions_per_hour=float(per_h[i]), interval_s=float(interval[i]),
-                   write_s=float(write[i]))  # fmt: skip
-        out.append(row)
+    never = ~np.isfinite(mtbf)  # no interruptions: nothing lost
+    out = {k: np.where(never, 1.0 if k == "ettr" else 0.0, v) for k, v in parts.items()}
+    shape = out["ettr"].shape
+    out.update(
+        interruptions_per_hour=np.broadcast_to(per_h, shape),
+        interval_s=np.broadcast_to(interval, shape),
+        write_s=np.broadcast_to(write, shape),
+    )
     return out
 
 
@@ -166,11 +195,82 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
 
 def _with_intervals(sc: Scenario, r: Result) -> Result:
     """The result with the 80% intervals of its headline outputs from simsim's held-out errors
-    (:mod:`simsim.intervals`; derived mode only: the fixed MFU prior has its own error)."""
-    if not r.feasible or sc.efficiency.mode != "derived":
+    (:mod:`simsim.intervals`; derived mode only: the fixed MFU prior has its own error) and
+    from its uncertain inputs (:mod:`simsim.uncertainty`)."""
+    if not r.feasible:
         return r
-    point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
-    return replace(r, intervals=intervals(point, moe=sc.model.moe is not None))
+    if sc.efficiency.mode == "derived":
+        point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
+        r = replace(r, intervals=intervals(point, moe=sc.model.moe is not None))
+    ins = U.inputs_of(sc)
+    if not ins or sc.uncertainty.samples == 0:
+        return r
+    responses = _responses(sc, r, [u for u in ins if U.is_performance(u.path)])
+    nominal = _reliability_inputs(sc)
+
+    def ettr(values: Mapping[str, np.ndarray]) -> np.ndarray:
+        cols: dict[str, Any] = dict(nominal)
+        for path, v in values.items():
+            cols[_RELIABILITY_FIELD[path]] = v
+        return reliability_arrays(**cols)["ettr"]
+
+    inputs_iv, combined_iv, shares = U.propagate(sc, r, responses, ettr)
+    listed = [dataclasses.asdict(u) for u in ins]
+    return replace(r, uncertain_inputs=listed, input_intervals=inputs_iv,
+                   combined_intervals=combined_iv, variance_share=shares)  # fmt: skip
+
+
+#: reliability.* field -> the :func:`reliability_arrays` argument it feeds
+_RELIABILITY_FIELD = {
+    "reliability.interruptions_per_gpu_hour": "per_gpu_hour",
+    "reliability.planned_interruptions_per_day": "planned_per_day",
+    "reliability.restart_minutes": "restart_minutes",
+    "reliability.checkpoint_write_gbps_per_gpu": "write_gbps",
+    "reliability.checkpoint_interval_minutes": "interval_minutes",
+}
+
+
+def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dict[str, U.Response]:
+    """How the main stage's GPU-hours and throughput move at the ends of each performance
+    input's range: the main stage simulated at low and high with the chosen layout kept, steady
+    state (goodput 1), in one batch."""
+    if not inputs:
+        return {}
+    main = _plan(sc)[0]
+    lay = r.layout
+    keep = ParallelConfig(
+        **{
+            k: lay[k]
+            for k in (
+                "tp",
+                "pp",
+                "ep",
+                "cp",
+                "zero_stage",
+                "micro_batch",
+                "schedule",
+                "virtual_stages",
+            )
+        }
+    )
+    base = replace(main, parallel=keep, uncertainty=replace(sc.uncertainty, samples=0),
+                   cluster=replace(main.cluster, goodput=1.0))  # fmt: skip
+    variants = [base] + [U.with_value(base, u.path, x) for u in inputs for x in (u.low, u.high)]
+    out = simulate_many(variants, top_n=1)
+    nom, ends = out[0], iter(out[1:])
+    responses = {}
+    for u in inputs:
+        lo, hi = next(ends), next(ends)
+        x0 = U.value_at(sc, u.path)
+        pts = [(x, res) for x, res in ((u.low, lo), (u.high, hi)) if res.feasible]
+        if x0 is None or not nom.feasible or not pts:
+            continue
+        responses[u.path] = U.Response(
+            xs=(x0, *(x for x, _ in pts)),
+            log_hours=(0.0, *(U.log_ratio(res.gpu_hours, nom.gpu_hours) for _, res in pts)),
+            log_rate=(0.0, *(U.log_ratio(res.tokens_per_s, nom.tokens_per_s) for _, res in pts)),
+        )
+    return responses
 
 
 #: The batch ramp-up is integrated over this many equal slices of its tokens, each run at its

@@ -14,6 +14,7 @@ from functools import cache
 from operator import attrgetter
 from typing import Any
 
+from . import uncertainty as U
 from ._paths import available_presets
 from .errors import ConfigError
 from .physics.pipeline import SCHEDULES
@@ -349,6 +350,56 @@ def _check_efficiency(c: _Checker) -> None:
             )
 
 
+#: Most draws an uncertainty analysis takes (its cost grows with them).
+MAX_SAMPLES = 100_000
+
+
+def _check_uncertainty(c: _Checker) -> None:
+    c.check("uncertainty.samples", lambda v: 0 <= v <= MAX_SAMPLES,
+            f"must be in [0, {MAX_SAMPLES}] (0 = off)")  # fmt: skip
+    c.non_negative("uncertainty.seed")
+    sc = c.root
+    own = [(f"uncertainty.inputs[{i}]", u.path, u) for i, u in enumerate(sc.uncertainty.inputs)]
+    own += [(f"hardware.uncertainty[{i}]", f"hardware.{u.path}", u)
+            for i, u in enumerate(sc.hardware.uncertainty)]  # fmt: skip
+    for where, path, u in own:
+        if not U.numeric_field(path) or path.startswith(("uncertainty.", "parallel.")):
+            c.fail(f"{where}.path", u.path, "must name a numeric field of the scenario (e.g. "
+                   "cluster.pue, hardware.peak_tflops.bf16; a hardware preset's are relative "
+                   "to hardware); parallel.* and uncertainty.* are not inputs")  # fmt: skip
+            continue
+        if U.value_at(sc, path) is None:
+            c.fail(f"{where}.path", u.path, "is null in this scenario: give it a value first")
+            continue
+        if not u.low <= u.high:
+            c.fail(f"{where}.low", u.low, f"must be <= high ({u.high})")
+            continue
+        for end in ("low", "high"):  # each end must be a valid value of the field
+            for problem in _endpoint_problems(sc, path, getattr(u, end)):
+                c.problems.append(f"{where}.{end}: {problem}")
+
+
+_ENDPOINTS: dict[Any, tuple[str, ...]] = {}
+
+
+def _endpoint_problems(sc: Scenario, path: str, value: float) -> tuple[str, ...]:
+    """The range problems of ``sc`` with ``path`` set to ``value`` (the checks that read its
+    group; memoised on the groups they read, since every simulate validates again)."""
+    checks = [(f, r) for f, r in _CHECKS
+              if path.split(".")[0] in r and f is not _check_uncertainty]  # fmt: skip
+    groups = sorted(set().union(*(r for _, r in checks)))
+    key = (path, value, *(getattr(sc, g) for g in groups))
+    if key not in _ENDPOINTS:
+        if len(_ENDPOINTS) > 4096:
+            _ENDPOINTS.clear()
+        probe = _Checker(U.with_value(sc, path, value))
+        for check, _ in checks:
+            check(probe)
+        # the field's own problems (the scenario's others are reported once, on their own)
+        _ENDPOINTS[key] = tuple(m for m in probe.problems if m.startswith(f"{path}="))
+    return _ENDPOINTS[key]
+
+
 #: Each check and the groups it reads (a change to one group needs only the checks reading it).
 _CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
     (_check_model, frozenset({"model"})),
@@ -357,6 +408,7 @@ _CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
     (_check_efficiency, frozenset({"efficiency", "training", "hardware"})),
     (_check_software, frozenset({"software", "parallel"})),
     (_check_parallel, frozenset({"parallel", "model", "training", "cluster"})),
+    (_check_uncertainty, frozenset({"uncertainty", "hardware"})),
 )
 
 

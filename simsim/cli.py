@@ -124,13 +124,14 @@ def _readable(v: float) -> str:
 def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
     """Run a report preset (``export_controls``, ``dense_vs_moe``); write its table and plot."""
     # on use: pandas costs ~0.5 s of every run's start-up
-    from .export_report import format_headline, headline, write_headline
+    from .export_report import format_headline, format_variance_share, headline, write_headline
     from .scaling_report import dense_vs_moe, format_dense_vs_moe, write_dense_vs_moe
 
     rep = app.report
     if rep.name == "export_controls":
         df = headline(list(rep.models), list(rep.hardware), rep.reference or "h100_sxm")
         print(format_headline(df))
+        print(format_variance_share(df))
         paths = write_headline(df, stage)
     else:
         overrides = [f"model={m}" for m in rep.models[:1]] or ["experiment=deepseek_v3"]

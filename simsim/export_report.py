@@ -92,9 +92,11 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
         "status_2023": _status(status),
         "feasible": r.feasible,
         "gpu_hours": r.gpu_hours,
-        # the 80% interval from simsim's held-out errors (simsim.intervals; derived mode)
-        "gpu_hours_p10": r.intervals.get("gpu_hours_p10"),
-        "gpu_hours_p90": r.intervals.get("gpu_hours_p90"),
+        # the 80% interval: simsim's held-out errors (simsim.intervals; derived mode) combined
+        # with the uncertain inputs (simsim.uncertainty), else the model error alone
+        "gpu_hours_p10": (r.combined_intervals or r.intervals).get("gpu_hours_p10"),
+        "gpu_hours_p90": (r.combined_intervals or r.intervals).get("gpu_hours_p90"),
+        "_variance_share": r.variance_share,
         # the main stage's tokens at its steady-state rate: what the step breakdown divides
         "steady_gpu_hours": r.train_tokens / r.tokens_per_s * r.n_gpus / 3600.0
         if r.tokens_per_s
@@ -115,6 +117,10 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
     }
 
 
+#: Outputs whose variance shares the headline report lists.
+VARIANCE_OUTPUTS = ("gpu_hours", "cost_usd")
+
+
 def headline(
     models: list[str] = HEADLINE_MODELS,
     hardware: list[str] = HEADLINE_HARDWARE,
@@ -127,7 +133,18 @@ def headline(
     for model in models:
         for hw in hardware:
             rows.append(_row(model, hardware_spec(hw), scenario_for(model, hw, overrides)))
+    vs = [row.pop("_variance_share") for row in rows]
+    shares = [
+        {"model": row["model"], "hardware": row["hardware"], "output": out, "source": src,
+         "share": share}
+        for row, v in zip(rows, vs, strict=True) for out in VARIANCE_OUTPUTS
+        for src, share in v.get(out, {}).items()
+    ]  # fmt: skip
     df = pd.DataFrame(rows)
+    # which input (or the model error) drives each headline's spread (simsim.uncertainty)
+    df.attrs["variance_share"] = pd.DataFrame(
+        shares, columns=["model", "hardware", "output", "source", "share"]
+    )
     extras = {
         "gpu_hours": "extra_gpu_hours_pct",
         "days": "extra_days_pct",
@@ -202,6 +219,8 @@ def equivalent_gpus(
     """How many GPUs of ``chip`` deliver the throughput of ``n_reference`` ``reference`` GPUs
     for ``model`` (derived mode, best layout at each size; searched in steps of a node), and
     what reaching the same wall-clock then costs in energy and money."""
+    # throughput comparisons: no input-uncertainty draws (simsim.uncertainty) at each size
+    overrides = (*overrides, "uncertainty.samples=0")
     ref = simulate(scenario_for(model, reference, (*overrides, f"cluster.n_gpus={n_reference}")))
     target = ref.tokens_per_s or 0.0
     node = hardware_spec(chip)["gpus_per_node"]
@@ -325,7 +344,27 @@ def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
 
 
 def write_headline(df: pd.DataFrame, out: Path) -> list[Path]:
-    return [write_csv(df, out / "export_controls.csv"), *plot_headline(df, out / "export_controls")]
+    paths = [write_csv(df, out / "export_controls.csv")]
+    if "variance_share" in df.attrs:
+        paths.append(write_csv(df.attrs["variance_share"], out / "variance_share.csv"))
+    return [*paths, *plot_headline(df, out / "export_controls")]
+
+
+def format_variance_share(df: pd.DataFrame, output: str = "gpu_hours", top: int = 3) -> str:
+    """Per model and chip, the ``top`` sources of ``output``'s spread with their shares."""
+    shares = df.attrs.get("variance_share")
+    if shares is None or shares.empty:
+        return ""
+    lines = [f"what drives the spread of {output} (share of its log-variance):"]
+    for (model, hw), g in shares[shares["output"] == output].groupby(
+        ["model", "hardware"], sort=False
+    ):
+        g = g[g["share"] >= 0.01].head(top)  # sources with at least 1% of the variance
+        parts = ", ".join(
+            f"{s} {100 * v:.0f}%" for s, v in zip(g["source"], g["share"], strict=True)
+        )
+        lines.append(f"  {model:<12} {hw:<12} {parts}")
+    return "\n".join(lines)
 
 
 def format_headline(df: pd.DataFrame) -> str:
@@ -410,6 +449,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.headline:
         df = headline()
         print(format_headline(df))
+        print(format_variance_share(df))
         print(f"written: {', '.join(map(str, write_headline(df, args.out)))}")
         return 0
     if args.sweep_tpp or args.sweep_io:

@@ -21,11 +21,29 @@ def _pct(x: float | None) -> str:
 
 
 def _band(r: Result, name: str) -> str:
-    """``" (80%: lo-hi)"`` from the result's prediction interval, if it has one."""
-    lo, hi = r.intervals.get(f"{name}_p10"), r.intervals.get(f"{name}_p90")
-    if lo is None or hi is None:
-        return ""
-    return f" (80%: {_short(lo)}-{_short(hi)}, from simsim's held-out errors)"
+    """``" (80%: lo-hi; model error lo-hi, inputs lo-hi)"``: the combined 80% interval and its
+    two sources (:mod:`simsim.intervals`, :mod:`simsim.uncertainty`), those the result has."""
+
+    def pair(iv: dict[str, float]) -> str | None:
+        lo, hi = iv.get(f"{name}_p10"), iv.get(f"{name}_p90")
+        return None if lo is None or hi is None else f"{_short(lo)}-{_short(hi)}"
+
+    both, model, inputs = pair(r.combined_intervals), pair(r.intervals), pair(r.input_intervals)
+    if r.input_intervals.get(f"{name}_p10") == r.input_intervals.get(f"{name}_p90"):
+        both = inputs = None  # no uncertain input moves this output
+    if both:
+        return f" (80%: {both}; model error {model}, inputs {inputs})"
+    if model:
+        return f" (80%: {model}, from simsim's held-out errors)"
+    if inputs:
+        return f" (80%: {inputs}, from the uncertain inputs)"
+    return ""
+
+
+def _drivers(r: Result, name: str) -> str:
+    """The sources of an output's spread with at least 1% of its log-variance, largest first."""
+    shares = r.variance_share.get(name, {})
+    return ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items() if v >= 0.01)
 
 
 def _short(x: float) -> str:
@@ -76,21 +94,26 @@ def summary_table(r: Result) -> str:
         ),
         ("throughput", f"{_num(r.tokens_per_s, ',.0f')} tokens/s" + _band(r, "tokens_per_s")),
         ("GPU-hours", f"{_num(r.gpu_hours, ',.0f')}" + _band(r, "gpu_hours")),
-        ("wall-clock", f"{_num(r.wall_clock_days, '.1f')} days"),
+        ("wall-clock", f"{_num(r.wall_clock_days, '.1f')} days" + _band(r, "wall_clock_days")),
         (
             "energy",
-            f"{_num(r.energy_mwh, ',.0f')} MWh (at {r.power_per_gpu_w:g} W per GPU, with PUE)",
+            f"{_num(r.energy_mwh, ',.0f')} MWh (at {r.power_per_gpu_w:g} W per GPU, with PUE)"
+            + _band(r, "energy_mwh"),
         ),
         (
             "cost",
             "n/a (infeasible)"
             if not r.feasible
-            else f"${r.cost_usd:,.0f} ({r.cost_basis})"
+            else f"${r.cost_usd:,.0f} ({r.cost_basis})" + _band(r, "cost_usd")
             if r.cost_usd is not None
             else f"unknown: {r.cost_basis}",
         ),
-        ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e"),
+        ("emissions", f"{_num(r.co2_tonnes, ',.0f')} tCO2e" + _band(r, "co2_tonnes")),
     ]
+    for name, label in (("gpu_hours", "GPU-hours"), ("cost_usd", "cost")):
+        if _drivers(r, name):
+            rows.append(("spread driven by" if name == "gpu_hours" else "",
+                         f"{label}: {_drivers(r, name)}"))  # fmt: skip
     if r.goodput is not None:
         lost = ", ".join(f"{k} {v:,.0f}" for k, v in r.gpu_hours_lost.items())
         rows.append(

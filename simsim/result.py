@@ -82,6 +82,15 @@ class Result:
     # {output}_p10 / _p50 / _p90 for tokens_per_s, mfu, achieved_tflops_per_gpu, gpu_hours,
     # wall_clock_days, energy_mwh, cost_usd, co2_tonnes
     intervals: dict[str, float] = field(default_factory=dict)
+    # input uncertainty (simsim.uncertainty): the uncertain inputs (path, low, high, source),
+    # the P10 / P50 / P90 of the headline outputs over their Latin-hypercube draws
+    # ({output}_p10 ...: gpu_hours, wall_clock_days, energy_mwh, cost_usd, co2_tonnes,
+    # tokens_per_s), the same combined with the model error, and per output the share of the
+    # variance of its logarithm that each input (and the model error) drives
+    uncertain_inputs: list[dict[str, Any]] = field(default_factory=list)
+    input_intervals: dict[str, float] = field(default_factory=dict)
+    combined_intervals: dict[str, float] = field(default_factory=dict)
+    variance_share: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,10 +102,20 @@ class Result:
             if key == "layouts_rejected":  # reasons are sentences: their total is the column
                 row["layouts_rejected"] = sum(value.values())
                 continue
-            if key in ("alternative_layouts", "assumptions", "stages"):
+            if key in (
+                "alternative_layouts",
+                "assumptions",
+                "stages",
+                "uncertain_inputs",
+                "variance_share",
+            ):
                 continue  # a table of its own; in result.json
             if key == "intervals":  # gpu_hours_p10, ... as columns of their own
                 row.update(value)
+                continue
+            if key in ("input_intervals", "combined_intervals"):  # gpu_hours_inputs_p10, ...
+                kind = key.split("_")[0]
+                row.update({_tagged(k, kind): v for k, v in value.items()})
                 continue
             if isinstance(value, dict):
                 for sub, v in value.items():
@@ -104,3 +123,9 @@ class Result:
             else:
                 row[key] = value
         return row
+
+
+def _tagged(column: str, kind: str) -> str:
+    """``gpu_hours_p10`` -> ``gpu_hours_{kind}_p10``."""
+    head, _, pct = column.rpartition("_")
+    return f"{head}_{kind}_{pct}"

@@ -122,6 +122,18 @@ class PerPrecision:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class UncertainInput:
+    """An input known only within a range, with the source of the range (simsim.uncertainty):
+    ``path`` is a dotted numeric field of the scenario (in a hardware preset, of the hardware
+    section: ``peak_tflops.bf16``); values are drawn uniformly in ``[low, high]``."""
+
+    path: str
+    low: float
+    high: float
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HardwareConfig:
     name: str
     #: dense (never 2:4 sparse) tensor-core peak per precision [TFLOP/s]; null = unsupported
@@ -150,6 +162,8 @@ class HardwareConfig:
     dualpipe_comm_sm_fraction: float
     price_usd_per_hour: float | None = None  # rental, USD per GPU-hour
     purchase_usd: float | None = None  # purchase price per GPU
+    #: figures of this chip that sources disagree on (peaks, bandwidths, prices), as ranges
+    uncertainty: tuple[UncertainInput, ...] = ()
     source: str
 
 
@@ -297,6 +311,16 @@ class SoftwareConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class UncertaintyConfig:
+    """Input uncertainty (simsim.uncertainty): ``samples`` Latin-hypercube draws (0 = off) of
+    the uncertain ``inputs`` (and the hardware preset's own), seeded by ``seed``."""
+
+    samples: int = 1000
+    seed: int = 0
+    inputs: tuple[UncertainInput, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Scenario:
     """One physical training scenario, validated (:func:`simsim.resolve`)."""
 
@@ -308,6 +332,7 @@ class Scenario:
     efficiency: EfficiencyConfig
     software: SoftwareConfig
     reliability: ReliabilityConfig
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists): what result.json records."""

@@ -235,7 +235,12 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
     keys = ("feasible", "fpt", "rate", "mfu", "n", "tdp", "purchase", "price", "mem", "model",
             "hardware", "cost_model", "goodput", "moe", "derived")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
-    scenarios = _scenarios(base_sc, base, structural, flat, combos)
+    # a sweep's points carry the model-error intervals only: the input-uncertainty Monte Carlo
+    # (simsim.uncertainty) is per scenario (simulate one point to get it)
+    scenarios = [
+        dataclasses.replace(sc, uncertainty=dataclasses.replace(sc.uncertainty, samples=0))
+        for sc in _scenarios(base_sc, base, structural, flat, combos)
+    ]
     results = simulate_many(scenarios, top_n=1)
     for sc, r in zip(scenarios, results, strict=True):
         hw = sc.hardware

@@ -136,8 +136,11 @@ def test_search_beats_or_matches_deepseeks_own_layout():
     own = _derived("experiment=deepseek_v3")
     # the same stack (its schedules: 1F1B, zero-bubble, DualPipe), the layout left to the search
     free = _derived(
-        "model=deepseek_v3", "training.precision=fp8", "training.global_batch_tokens=62914560",
-        "software=deepseek", "training.fp8_recipe=blockwise",
+        "model=deepseek_v3",
+        "training.precision=fp8",
+        "training.global_batch_tokens=62914560",
+        "software=deepseek",
+        "training.fp8_recipe=blockwise",
     )
     assert free.tokens_per_s >= own.tokens_per_s
     assert free.alternative_layouts and len(free.layouts_rejected) > 0

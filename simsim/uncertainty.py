@@ -1,0 +1,308 @@
+"""Input uncertainty: what the spread of uncertain inputs does to the headline outputs.
+
+Some inputs are known only within a range: the Ascend 910B's BF16 peak is quoted from 256 to 376
+TFLOP/s, rental prices move by 2x, fleets fail at 1.2e-5 to 3.4e-5 interruptions per GPU-hour.
+A scenario lists them (``uncertainty.inputs``, and a hardware preset's own ``uncertainty``), each
+with a range and its source; this module draws ``uncertainty.samples`` Latin-hypercube points
+(McKay, Beckman & Conover 1979, Technometrics 21:239), uniform in each range and seeded by
+``uncertainty.seed`` (the same scenario gives byte-identical intervals), and propagates them:
+
+* *bill inputs* (PUE, grid factor, power, prices, cost overheads) through the accounting
+  functions, exactly, for every sample;
+* *reliability inputs* (``reliability.*``) through the effective-training-time model
+  (:mod:`simsim.physics.reliability`), exactly, for every sample;
+* every other input (peaks, bandwidths, efficiencies, token counts ...) through two extra
+  simulations of the main stage at the ends of its range with the chosen layout kept, and a
+  piecewise log-linear curve through (low, nominal, high) in between. Inputs of this kind are
+  combined as independent factors of the GPU-hours and of the throughput (separable: exact at
+  the ends of each range one at a time, an approximation where two of them move together).
+
+The P10 / P50 / P90 of each headline output are reported for the inputs alone and combined with
+simsim's model error (:mod:`simsim.intervals`: the held-out residuals of the output's group,
+sampled through their empirical quantiles at plotting positions i/(n+1), one more
+Latin-hypercube column). The variance share
+of an input is the variance of the output's logarithm when that input alone varies, over the
+sum of those variances and the model error's (a first-order, one-at-a-time decomposition: for
+a product of independent factors it equals the first-order Sobol index).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from functools import cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import accounting as acc
+from .intervals import group_of, residuals
+from .schema import PerPrecision, Scenario, UncertainInput
+
+Array = NDArray[np.float64]
+
+#: Headline outputs that get input-uncertainty intervals.
+OUTPUTS = ("gpu_hours", "wall_clock_days", "energy_mwh", "cost_usd", "co2_tonnes", "tokens_per_s")
+#: Inputs that enter only the bill (energy, money, CO2), propagated exactly.
+BILL_INPUTS = frozenset(
+    {
+        "cluster.pue",
+        "cluster.grid_kgco2_per_kwh",
+        "cluster.electricity_usd_per_kwh",
+        "cluster.gpu_power_fraction",
+        "cluster.node_overhead_w_per_gpu",
+        "cluster.server_cost_overhead",
+        "cluster.interconnect_cost_overhead",
+        "cluster.depreciation_per_year",
+        "hardware.price_usd_per_hour",
+        "hardware.purchase_usd",
+        "hardware.tdp_w",
+    }
+)
+#: Inputs of the effective-training-time model, propagated exactly.
+RELIABILITY_INPUTS = frozenset(
+    {
+        "reliability.interruptions_per_gpu_hour",
+        "reliability.planned_interruptions_per_day",
+        "reliability.restart_minutes",
+        "reliability.checkpoint_write_gbps_per_gpu",
+        "reliability.checkpoint_interval_minutes",
+    }
+)
+#: The name of the model-error source in variance shares.
+MODEL_ERROR = "model error"
+PERCENTILES = (10, 50, 90)
+
+
+def inputs_of(sc: Scenario) -> tuple[UncertainInput, ...]:
+    """The scenario's uncertain inputs with full paths: ``uncertainty.inputs`` and the hardware
+    preset's own (``hardware.<path>``); a path given twice keeps the scenario-level range."""
+    own = {u.path: u for u in sc.uncertainty.inputs}
+    for u in sc.hardware.uncertainty:
+        full = dataclasses.replace(u, path=f"hardware.{u.path}")
+        own.setdefault(full.path, full)
+    return tuple(own.values())
+
+
+@cache
+def numeric_field(path: str) -> bool:
+    """Whether ``path`` names a numeric leaf of :class:`Scenario` (an int or float field,
+    optional or not, or one precision of a per-precision table)."""
+    node: Any = Scenario
+    *parents, leaf = path.split(".")
+    for part in parents:
+        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+        hint = hints.get(part)
+        node = next(
+            (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
+        )
+        if node is None:
+            return False
+    hint = typing.get_type_hints(node).get(leaf) if dataclasses.is_dataclass(node) else None
+    kinds = {a for a in (hint, *typing.get_args(hint)) if a is not type(None)}
+    return bool(kinds) and kinds <= {int, float, int | float, float | None, int | None}
+
+
+def with_value(sc: Any, path: str, value: float) -> Any:
+    """A copy of the frozen dataclass tree ``sc`` with the dotted ``path`` set to ``value``
+    (an int field keeps an int)."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        old = getattr(sc, head)
+        keep_int = isinstance(old, int) and not isinstance(old, bool)
+        new: Any = round(value) if keep_int else value
+        return dataclasses.replace(sc, **{head: new})
+    return dataclasses.replace(sc, **{head: with_value(getattr(sc, head), rest, value)})
+
+
+def value_at(sc: Any, path: str) -> float | None:
+    node = sc
+    for part in path.split("."):
+        node = getattr(node, part, None) if not isinstance(node, PerPrecision) else node.get(part)
+        if node is None:
+            return None
+    return float(node)
+
+
+@cache
+def latin_hypercube(n: int, k: int, seed: int) -> Array:
+    """``n`` x ``k`` stratified uniform draws in [0, 1): each column has one point in each of
+    ``n`` equal strata, in an independent random order (McKay et al. 1979). Read-only (cached:
+    every scenario with the same draws shares them)."""
+    rng = np.random.default_rng(seed)
+    u = np.empty((n, k))
+    for j in range(k):
+        u[:, j] = (rng.permutation(n) + rng.random(n)) / n
+    u.flags.writeable = False
+    return u
+
+
+def _curve(x: Array, xs: tuple[float, ...], logs: tuple[float, ...]) -> Array:
+    """exp of the piecewise-linear interpolation of ``logs`` at ``xs`` (sorted, deduplicated),
+    evaluated at ``x``."""
+    pts = sorted(dict(zip(xs, logs, strict=True)).items())
+    return np.exp(np.interp(x, [p[0] for p in pts], [p[1] for p in pts]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """How the main stage responds to a performance input at the ends of its range:
+    ``(x, log GPU-hour ratio, log throughput ratio)`` at low, nominal and high."""
+
+    xs: tuple[float, ...]
+    log_hours: tuple[float, ...]
+    log_rate: tuple[float, ...]
+
+
+def propagate(
+    sc: Scenario,
+    result: Any,
+    responses: dict[str, Response],
+    reliability_fn: Any,
+) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
+    """Input-uncertainty intervals, combined intervals and variance shares of ``result``.
+
+    ``responses``: each performance input's :class:`Response`; ``reliability_fn(values)``: the
+    ETTR for a mapping ``{reliability path: array}`` (the other inputs nominal). Returns
+    ``(input_intervals, combined_intervals, variance_share)``."""
+    ins = inputs_of(sc)
+    n = sc.uncertainty.samples
+    derived = sc.efficiency.mode == "derived"
+    moe = sc.model.moe is not None
+    groups = residuals() if derived else {}
+    extra = [o for o in OUTPUTS if groups.get(group_of(o, moe))]
+    u = latin_hypercube(n, len(ins) + 1, sc.uncertainty.seed)
+    draws = {inp.path: inp.low + u[:, j] * (inp.high - inp.low) for j, inp in enumerate(ins)}
+    nominal = {inp.path: value_at(sc, inp.path) for inp in ins}
+
+    def outputs(vary: set[str]) -> dict[str, Array]:
+        """Every headline output for the draws of the inputs in ``vary`` (others nominal)."""
+        vals = {
+            p: draws[p] if p in vary else np.full(n, nominal[p] if nominal[p] is not None
+                                                  else np.nan)
+            for p in draws
+        }  # fmt: skip
+        return _outputs(sc, result, vals, vary, responses, reliability_fn, n)
+
+    full = outputs(set(draws))
+    model_u = u[:, len(ins)]
+    model = {o: np.exp(_conformal_quantile(groups[group_of(o, moe)], model_u)) for o in extra}
+    input_iv: dict[str, float] = {}
+    combined_iv: dict[str, float] = {}
+    for o, v in full.items():
+        if not np.all(np.isfinite(v)):
+            continue
+        for p, q in zip(PERCENTILES, np.percentile(v, PERCENTILES), strict=True):
+            input_iv[f"{o}_p{p}"] = float(q)
+        if o in model:
+            c = v * model[o]
+            for p, q in zip(PERCENTILES, np.percentile(c, PERCENTILES), strict=True):
+                combined_iv[f"{o}_p{p}"] = float(q)
+    shares: dict[str, dict[str, float]] = {}
+    one_at_a_time = {p: outputs({p}) for p in draws}
+    for o, v in full.items():
+        if not np.all(np.isfinite(v)):
+            continue
+        var = {p: _var_log(one_at_a_time[p][o]) for p in draws}
+        if o in model:
+            var[MODEL_ERROR] = float(np.var(np.log(model[o])))
+        total = sum(var.values())
+        if total > 0:
+            shares[o] = {p: x / total for p, x in sorted(var.items(), key=lambda kv: -kv[1])}
+    return input_iv, combined_iv, shares
+
+
+def _conformal_quantile(residuals: Any, u: Array) -> Array:
+    """Quantile function of ``n`` residuals with the i-th smallest at ``i / (n + 1)`` and the
+    extremes held beyond (as the split-conformal bounds of :func:`simsim.intervals.factors`:
+    with few residuals, their whole range)."""
+    r = np.sort(np.asarray(residuals, dtype=float))
+    return np.interp(u, np.arange(1, len(r) + 1) / (len(r) + 1), r)
+
+
+def _var_log(x: Array) -> float:
+    """Variance of log x; exactly 0 when x does not move (an input that the output ignores)."""
+    lx = np.log(x)
+    return float(np.var(lx)) if np.ptp(lx) > 0 else 0.0
+
+
+def _outputs(
+    sc: Scenario,
+    result: Any,
+    vals: dict[str, Array],
+    vary: set[str],
+    responses: dict[str, Response],
+    reliability_fn: Any,
+    n: int,
+) -> dict[str, Array]:
+    """The headline outputs for one set of input draws ``vals`` ({path: array of n}) in which
+    the inputs ``vary`` move (the others are at their nominal values)."""
+    hours_f = np.ones(n)
+    rate_f = np.ones(n)
+    for path, resp in responses.items():
+        if path in vary:
+            hours_f *= _curve(vals[path], resp.xs, resp.log_hours)
+            rate_f *= _curve(vals[path], resp.xs, resp.log_rate)
+    # GPU-hours of the simulated parts (the given stages' published hours stay as they are)
+    given = sum(
+        s["gpu_hours"] for s in result.stages if s.get("layout") == "given" and s["gpu_hours"]
+    )
+    simulated = result.gpu_hours - given
+    rel = {p: vals[p] for p in vals if p in RELIABILITY_INPUTS}
+    if vary & RELIABILITY_INPUTS and sc.cluster.goodput is None:
+        ettr = reliability_fn(rel)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            goodput_f = np.where(ettr > 0, result.goodput / ettr, np.nan)
+    else:
+        goodput_f = np.ones(n)
+    hours = simulated * hours_f * goodput_f + given
+
+    def get(path: str) -> Array:
+        if path in vals:
+            return vals[path]
+        v = value_at(sc, path)
+        return np.full(n, np.nan if v is None else v)
+
+    cl = sc.cluster
+    days = acc.wall_clock_days(hours, cl.n_gpus)
+    power = acc.power_per_gpu_w(
+        get("hardware.tdp_w"), get("cluster.gpu_power_fraction"),
+        get("cluster.node_overhead_w_per_gpu"),
+    )  # fmt: skip
+    energy = acc.energy_mwh(hours, power, get("cluster.pue"))
+    parts = acc.training_cost_usd(
+        cl.cost_model,
+        hours=hours,
+        days=days,
+        energy=energy,
+        n_gpus=cl.n_gpus,
+        price_usd_per_hour=get("hardware.price_usd_per_hour"),
+        purchase_usd=get("hardware.purchase_usd"),
+        server_cost_overhead=get("cluster.server_cost_overhead"),
+        interconnect_cost_overhead=get("cluster.interconnect_cost_overhead"),
+        depreciation_per_year=get("cluster.depreciation_per_year"),
+        usd_per_kwh=get("cluster.electricity_usd_per_kwh"),
+    )
+    parts.pop("use_rental")
+    cost = sum(parts.values()) if result.cost_usd is not None else np.full(n, np.nan)
+    return {
+        "gpu_hours": hours,
+        "wall_clock_days": days,
+        "energy_mwh": energy,
+        "cost_usd": np.asarray(cost, dtype=float),
+        "co2_tonnes": acc.co2_tonnes(energy, get("cluster.grid_kgco2_per_kwh")),
+        "tokens_per_s": result.tokens_per_s * rate_f,
+    }
+
+
+def is_performance(path: str) -> bool:
+    """An input that acts through the step time or the token count (simulated at its ends)."""
+    return path not in BILL_INPUTS and path not in RELIABILITY_INPUTS
+
+
+def log_ratio(new: float | None, old: float | None) -> float:
+    if new is None or old is None or new <= 0 or old <= 0:
+        return math.nan
+    return math.log(new / old)
