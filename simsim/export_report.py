@@ -94,8 +94,8 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
         "gpu_hours": r.gpu_hours,
         # the 80% interval: simsim's held-out errors (simsim.intervals; derived mode) combined
         # with the uncertain inputs (simsim.uncertainty), else the model error alone
-        "gpu_hours_p10": (r.combined_intervals or r.intervals).get("gpu_hours_p10"),
-        "gpu_hours_p90": (r.combined_intervals or r.intervals).get("gpu_hours_p90"),
+        "gpu_hours_p10": (r.band("gpu_hours") or (None, None))[0],
+        "gpu_hours_p90": (r.band("gpu_hours") or (None, None))[1],
         "_variance_share": r.variance_share,
         # the main stage's tokens at its steady-state rate: what the step breakdown divides
         "steady_gpu_hours": r.train_tokens / r.tokens_per_s * r.n_gpus / 3600.0
@@ -295,7 +295,7 @@ def plot_headline(df: pd.DataFrame, stem: Path) -> list[Path]:
         hi = sub["gpu_hours_p90"].to_numpy(float) / 1e6
         if np.isfinite(lo).any():  # whiskers: the 80% interval (P10 may lie above the point)
             ax.vlines(x, lo, hi, color="black", linewidth=1.0,
-                      label="80% interval (simsim's held-out errors)")  # fmt: skip
+                      label="80% interval (model error and uncertain inputs)")  # fmt: skip
             ax.plot(np.r_[x, x], np.r_[lo, hi], linestyle="none", marker="_", color="black")
         labels = [f"{h}\n{p}" for h, p in zip(sub["hardware"], sub["precision"], strict=True)]
         ax.set_xticks(x, labels, rotation=30, ha="right")
@@ -315,7 +315,11 @@ def plot_sweep(df: pd.DataFrame, x: str, xlabel: str, stem: Path) -> list[Path]:
     days on the scenario's cluster."""
     n_gpus = float(df["gpu_hours"].iloc[-1] / df["days"].iloc[-1] / acc.HOURS_PER_DAY)
     fig, ax = subplots(figsize=(6.0, 3.8), layout="constrained")
-    ax.plot(df[x], df["gpu_hours"] / 1e6, marker="o")
+    ax.plot(df[x], df["gpu_hours"] / 1e6, marker="o", label="simsim")
+    lo, hi = (df[c].to_numpy(float) / 1e6 for c in ("gpu_hours_p10", "gpu_hours_p90"))
+    if np.isfinite(lo).any():
+        ax.fill_between(df[x], lo, hi, alpha=0.2, label="80% interval")
+        ax.legend(fontsize=7)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="GPU-hours [millions]")
 
     def to_days(hours_m: ArrayLike) -> ArrayLike:

@@ -59,6 +59,12 @@ def model_size_table(
                         "energy_mwh": r.energy_mwh,
                         "cost_usd": r.cost_usd,
                         "feasible": r.feasible,
+                        # 80% intervals (model error and uncertain inputs)
+                        **{
+                            f"{c}_p{p}": (r.band(c) or (None, None))[i]
+                            for c in ("gpu_hours", "energy_mwh", "cost_usd")
+                            for i, p in ((0, 10), (1, 90))
+                        },
                     }
                 )
     return pd.DataFrame(rows)
@@ -90,6 +96,13 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
                     mfc=f"C{i}" if kind == "dense" else "none",
                     label=f"{hw}, {kind}",
                 )
+                lo, hi = (
+                    sub[f"{col}_p{p}"].to_numpy(float) if f"{col}_p{p}" in sub else np.array([])
+                    for p in (10, 90)
+                )
+                if len(lo) and np.isfinite(lo).all():  # the 80% interval as a band
+                    ax.fill_between(sub["active_params"], lo, hi, color=f"C{i}", alpha=0.12,
+                                    linewidth=0)  # fmt: skip
                 if i == 0 and kind == "moe":  # name each MoE once, at the first chip's point
                     for _, row in sub.iterrows():
                         ax.annotate(
@@ -101,7 +114,8 @@ def plot_model_size(df: pd.DataFrame, stem: Path) -> list[Path]:
         format_log_axis(ax.yaxis, subs=(1.0,))
     axes[0].legend(fontsize=6)
     fig.suptitle(
-        "Training cost vs model size (active parameters), 15T tokens on 2048 GPUs (derived mode)",
+        "Training cost vs model size (active parameters), 15T tokens on 2048 GPUs (derived mode;"
+        " bands: 80% intervals)",
         fontsize=10,
     )
     return save_figure(fig, stem)

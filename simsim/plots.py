@@ -100,9 +100,12 @@ def plot_result(r: Result, stem: Path) -> list[Path]:
         f"{r.model}: {r.flops_per_token / 1e9:.1f} GFLOP/token at {r.seq_len} tokens", fontsize=10
     )
     if r.feasible and r.gpu_hours is not None:
+        band = r.band("gpu_hours")
         text = (
             f"{r.n_gpus} x {r.hardware}, {r.precision}, MFU {100 * (r.mfu or 0):.1f}%\n"
-            f"{r.gpu_hours / 1e6:.3g}M GPU-h, {r.wall_clock_days:.1f} days\n"
+            f"{r.gpu_hours / 1e6:.3g}M GPU-h"
+            + ("" if band is None else f" (80%: {band[0] / 1e6:.3g}-{band[1] / 1e6:.3g}M)")
+            + f", {r.wall_clock_days:.1f} days\n"
             f"{r.energy_mwh:,.0f} MWh, {r.co2_tonnes:,.0f} tCO2e"
             + (f", ${r.cost_usd / 1e6:.3g}M" if r.cost_usd is not None else "")
         )
@@ -133,6 +136,11 @@ def _cost_parts(r: Result) -> dict[str, float]:
         name = "pre-training" if name == "main" else name
         parts[name] = parts.get(name, 0.0) + (s["gpu_hours"] or 0.0) * per_hour
     return parts
+
+
+#: The output whose 80% interval whiskers each cost panel's total.
+_BANDS = {"energy [MWh]": "energy_mwh", "cost [USD]": "cost_usd",
+          "GPU-hours (whole run)": "gpu_hours"}  # fmt: skip
 
 
 @styled
@@ -169,6 +177,10 @@ def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
                 continue
             ax.barh([0], [value], left=left, color=f"C{i}", label=name)
             left += value
+        band = r.band(_BANDS[label]) if label in _BANDS else None
+        if band is not None:  # the total's 80% interval as a whisker (it may not hold the point)
+            ax.plot(band, [0, 0], color="black", linewidth=1, marker="|", markersize=12,
+                    label="80% interval")  # fmt: skip
         ax.set_yticks([])
         ax.set_xlabel(label)
         ax.xaxis.set_major_formatter(FuncFormatter(compact_label))  # 5M, not 5 x 1e6

@@ -92,6 +92,16 @@ class Result:
     combined_intervals: dict[str, float] = field(default_factory=dict)
     variance_share: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def band(self, name: str) -> tuple[float, float] | None:
+        """The 80% interval (P10, P90) of output ``name`` that plots and tables show: combined
+        (model error and inputs) if the result has it, else the model error's, else the
+        inputs'; None without one."""
+        for iv in (self.combined_intervals, self.intervals, self.input_intervals):
+            lo, hi = iv.get(f"{name}_p10"), iv.get(f"{name}_p90")
+            if lo is not None and hi is not None:
+                return lo, hi
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

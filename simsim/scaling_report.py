@@ -65,6 +65,9 @@ def _summary(label: str, method: str, r: Any) -> dict[str, Any]:
         "total_params": r.total_params,
         "train_flops": r.train_flops,
         "gpu_hours": r.gpu_hours,
+        # the 80% interval (model error and uncertain inputs; simsim.intervals, .uncertainty)
+        "gpu_hours_p10": (r.band("gpu_hours") or (None, None))[0],
+        "gpu_hours_p90": (r.band("gpu_hours") or (None, None))[1],
         "days": r.wall_clock_days,
         "energy_mwh": r.energy_mwh,
         "cost_usd": r.cost_usd,
@@ -151,6 +154,8 @@ def format_dense_vs_moe(df: pd.DataFrame) -> str:
         "total_params": "{:.3g}",
         "train_flops": "{:.3g}",
         "gpu_hours": "{:,.0f}",
+        "gpu_hours_p10": "{:,.0f}",
+        "gpu_hours_p90": "{:,.0f}",
         "energy_mwh": "{:,.0f}",
         "cost_usd": "${:,.0f}",
         "moe_saving_gpu_hours_pct": "{:.0f}%",

@@ -97,6 +97,8 @@ def test_report_figures_are_byte_identical(tmp_path: Path):
         "energy_mwh": [80.0, 800.0, 40.0, 240.0], "cost_usd": [2e5, 2e6, 1e5, 6e5],
         "feasible": [True] * 4,
     })  # fmt: skip
+    for col in ("gpu_hours", "energy_mwh", "cost_usd"):  # 80% bands
+        df[f"{col}_p10"], df[f"{col}_p90"] = df[col] * 0.8, df[col] * 1.3
     a = plot_model_size(df, tmp_path / "one")
     b = plot_model_size(df, tmp_path / "two")
     for x, y in zip(a, b, strict=True):
