@@ -177,35 +177,34 @@ def propagate(
     draws = {inp.path: inp.low + u[:, j] * (inp.high - inp.low) for j, inp in enumerate(ins)}
     nominal = {inp.path: value_at(sc, inp.path) for inp in ins}
 
-    def outputs(vary: set[str]) -> dict[str, Array]:
-        """Every headline output for the draws of the inputs in ``vary`` (others nominal)."""
-        vals = {
-            p: draws[p] if p in vary else np.full(n, nominal[p] if nominal[p] is not None
-                                                  else np.nan)
-            for p in draws
-        }  # fmt: skip
-        return _outputs(sc, result, vals, vary, responses, reliability_fn, n)
-
-    full = outputs(set(draws))
+    # one batch: row 0 moves every input, row 1 + j moves input j alone (the others nominal)
+    paths = list(draws)
+    m = len(paths) + 1
+    vals = {}
+    for j, p in enumerate(paths):
+        fixed = np.nan if nominal[p] is None else nominal[p]
+        rows = np.full((m, n), fixed)
+        rows[0] = rows[1 + j] = draws[p]
+        vals[p] = rows
+    batch = _outputs(sc, result, vals, set(paths), responses, reliability_fn, (m, n))
+    ok = [o for o, v in batch.items() if np.all(np.isfinite(v[0]))]
     model_u = u[:, len(ins)]
     model = {o: np.exp(_conformal_quantile(groups[group_of(o, moe)], model_u)) for o in extra}
-    input_iv: dict[str, float] = {}
-    combined_iv: dict[str, float] = {}
-    for o, v in full.items():
-        if not np.all(np.isfinite(v)):
-            continue
-        for p, q in zip(PERCENTILES, np.percentile(v, PERCENTILES), strict=True):
-            input_iv[f"{o}_p{p}"] = float(q)
-        if o in model:
-            c = v * model[o]
-            for p, q in zip(PERCENTILES, np.percentile(c, PERCENTILES), strict=True):
-                combined_iv[f"{o}_p{p}"] = float(q)
+    both = [o for o in ok if o in model]
+    # every percentile in two calls: the inputs alone, and combined with the model error
+    q_in = np.percentile(np.stack([batch[o][0] for o in ok]), PERCENTILES, axis=1) if ok else []
+    q_all = (np.percentile(np.stack([batch[o][0] * model[o] for o in both]), PERCENTILES, axis=1)
+             if both else [])  # fmt: skip
+    input_iv = {f"{o}_p{p}": float(q_in[i][k]) for k, o in enumerate(ok)
+                for i, p in enumerate(PERCENTILES)}  # fmt: skip
+    combined_iv = {f"{o}_p{p}": float(q_all[i][k]) for k, o in enumerate(both)
+                   for i, p in enumerate(PERCENTILES)}  # fmt: skip
     shares: dict[str, dict[str, float]] = {}
-    one_at_a_time = {p: outputs({p}) for p in draws}
-    for o, v in full.items():
-        if not np.all(np.isfinite(v)):
-            continue
-        var = {p: _var_log(one_at_a_time[p][o]) for p in draws}
+    for o in ok:
+        logs = np.log(batch[o][1:])
+        moves = np.ptp(logs, axis=1) > 0  # an input the output ignores has exactly 0
+        v = np.where(moves, np.var(logs, axis=1), 0.0)
+        var = {p: float(x) for p, x in zip(paths, v, strict=True)}
         if o in model:
             var[MODEL_ERROR] = float(np.var(np.log(model[o])))
         total = sum(var.values())
@@ -222,12 +221,6 @@ def _conformal_quantile(residuals: Any, u: Array) -> Array:
     return np.interp(u, np.arange(1, len(r) + 1) / (len(r) + 1), r)
 
 
-def _var_log(x: Array) -> float:
-    """Variance of log x; exactly 0 when x does not move (an input that the output ignores)."""
-    lx = np.log(x)
-    return float(np.var(lx)) if np.ptp(lx) > 0 else 0.0
-
-
 def _outputs(
     sc: Scenario,
     result: Any,
@@ -235,10 +228,11 @@ def _outputs(
     vary: set[str],
     responses: dict[str, Response],
     reliability_fn: Any,
-    n: int,
+    n: tuple[int, ...],
 ) -> dict[str, Array]:
-    """The headline outputs for one set of input draws ``vals`` ({path: array of n}) in which
-    the inputs ``vary`` move (the others are at their nominal values)."""
+    """The headline outputs for input draws ``vals`` ({path: array of shape ``n``}) in which
+    the inputs ``vary`` may move (the others are at their nominal values). A performance input
+    at its nominal value has factor 1 exactly, as has the ETTR at the nominal reliability."""
     hours_f = np.ones(n)
     rate_f = np.ones(n)
     for path, resp in responses.items():
