@@ -205,7 +205,13 @@ def _with_intervals(sc: Scenario, r: Result) -> Result:
     ins = U.inputs_of(sc)
     if not ins or sc.uncertainty.samples == 0:
         return r
-    responses = _responses(sc, r, [u for u in ins if U.is_performance(u.path)])
+    perf = [u for u in ins if U.is_performance(u.path)]
+    responses = _responses(sc, r, perf)
+    lost = [f"uncertainty: {u.path} not propagated (no feasible run at either end of "
+            f"[{u.low:g}, {u.high:g}] with the chosen layout)"
+            for u in perf if u.path not in responses]  # fmt: skip
+    if lost:
+        r = replace(r, assumptions=[*r.assumptions, *lost])
     nominal = _reliability_inputs(sc)
 
     def ettr(values: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -126,3 +126,14 @@ def test_a_null_field_cannot_be_uncertain():
             "hardware=h800_sxm",
             "uncertainty.inputs=[{path: hardware.purchase_usd, low: 1, high: 2, source: x}]",
         )
+
+
+def test_an_input_that_breaks_the_layout_is_named_not_dropped_silently():
+    # 40-50 GiB of HBM cannot hold DeepSeek-V3's published layout: the range is not propagated
+    # and the result says so
+    sc = scenario("experiment=deepseek_v3", "uncertainty.inputs=[{path: hardware.hbm_gib, "
+                  "low: 40, high: 50, source: t}]")  # fmt: skip
+    r = simsim.simulate(sc)
+    assert r.feasible
+    assert any("hardware.hbm_gib not propagated" in a for a in r.assumptions)
+    assert r.variance_share["gpu_hours"]["hardware.hbm_gib"] == 0.0
