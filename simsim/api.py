@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from . import accounting as acc
 from . import uncertainty as U
-from .engine import LayoutChoice, choose_layouts
+from .engine import LAYOUT_FIELDS, LayoutChoice, choose_layouts
 from .intervals import BILL_OUTPUTS, RATE_OUTPUTS, intervals
 from .physics import architecture as A
 from .physics import reliability as R
@@ -217,23 +217,13 @@ def _with_intervals(sc: Scenario, r: Result) -> Result:
     def ettr(values: Mapping[str, np.ndarray]) -> np.ndarray:
         cols: dict[str, Any] = dict(nominal)
         for path, v in values.items():
-            cols[_RELIABILITY_FIELD[path]] = v
+            cols[U.RELIABILITY_INPUTS[path]] = v
         return reliability_arrays(**cols)["ettr"]
 
     inputs_iv, combined_iv, shares = U.propagate(sc, r, responses, ettr)
     listed = [dataclasses.asdict(u) for u in ins]
     return replace(r, uncertain_inputs=listed, input_intervals=inputs_iv,
                    combined_intervals=combined_iv, variance_share=shares)  # fmt: skip
-
-
-#: reliability.* field -> the :func:`reliability_arrays` argument it feeds
-_RELIABILITY_FIELD = {
-    "reliability.interruptions_per_gpu_hour": "per_gpu_hour",
-    "reliability.planned_interruptions_per_day": "planned_per_day",
-    "reliability.restart_minutes": "restart_minutes",
-    "reliability.checkpoint_write_gbps_per_gpu": "write_gbps",
-    "reliability.checkpoint_interval_minutes": "interval_minutes",
-}
 
 
 def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dict[str, U.Response]:
@@ -243,22 +233,7 @@ def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dic
     if not inputs:
         return {}
     main = _plan(sc)[0]
-    lay = r.layout
-    keep = ParallelConfig(
-        **{
-            k: lay[k]
-            for k in (
-                "tp",
-                "pp",
-                "ep",
-                "cp",
-                "zero_stage",
-                "micro_batch",
-                "schedule",
-                "virtual_stages",
-            )
-        }
-    )
+    keep = ParallelConfig(**{k: r.layout[k] for k in LAYOUT_FIELDS})
     base = replace(main, parallel=keep, uncertainty=replace(sc.uncertainty, samples=0),
                    cluster=replace(main.cluster, goodput=1.0))  # fmt: skip
     variants = [base] + [U.with_value(base, u.path, x) for u in inputs for x in (u.low, u.high)]

@@ -53,6 +53,10 @@ def _powers_of_two(limit: int) -> list[int]:
     return out
 
 
+#: The fields of ``parallel`` that make a layout (what a search chooses; ``dp`` follows).
+LAYOUT_FIELDS = ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule", "virtual_stages")
+
+
 #: Context parallelism is searched only for sequences at least this long (below it the ring
 #: exchange cannot hide behind attention; Llama 3 used CP only for its 128K stages).
 CP_MIN_SEQ = 16384
@@ -349,10 +353,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     c = _grid(_union_axes(scs))
     s_idx, c_idx = np.nonzero(_allowed(scs, c))
     n_cand = np.bincount(s_idx, minlength=n_sc)
-    tp, pp, cp, ep, zs, mb, code, v = (
-        c[k][c_idx]
-        for k in ("tp", "pp", "cp", "ep", "zero_stage", "micro_batch", "schedule", "virtual_stages")
-    )
+    tp, pp, cp, ep, zs, mb, code, v = (c[k][c_idx] for k in LAYOUT_FIELDS)
 
     # per-scenario inputs, gathered per candidate (kept scalar for a single scenario)
     def per(values: list[Any]) -> Any:

@@ -94,8 +94,7 @@ def _row(model: str, spec: dict[str, Any], sc: Scenario) -> dict[str, Any]:
         "gpu_hours": r.gpu_hours,
         # the 80% interval: simsim's held-out errors (simsim.intervals; derived mode) combined
         # with the uncertain inputs (simsim.uncertainty), else the model error alone
-        "gpu_hours_p10": (r.band("gpu_hours") or (None, None))[0],
-        "gpu_hours_p90": (r.band("gpu_hours") or (None, None))[1],
+        **r.band_columns("gpu_hours"),
         "_variance_share": r.variance_share,
         # the main stage's tokens at its steady-state rate: what the step breakdown divides
         "steady_gpu_hours": r.train_tokens / r.tokens_per_s * r.n_gpus / 3600.0

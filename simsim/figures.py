@@ -60,11 +60,9 @@ def model_size_table(
                         "cost_usd": r.cost_usd,
                         "feasible": r.feasible,
                         # 80% intervals (model error and uncertain inputs)
-                        **{
-                            f"{c}_p{p}": (r.band(c) or (None, None))[i]
-                            for c in ("gpu_hours", "energy_mwh", "cost_usd")
-                            for i, p in ((0, 10), (1, 90))
-                        },
+                        **r.band_columns("gpu_hours"),
+                        **r.band_columns("energy_mwh"),
+                        **r.band_columns("cost_usd"),
                     }
                 )
     return pd.DataFrame(rows)

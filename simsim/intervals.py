@@ -13,8 +13,9 @@ its group:
 * ``whole_run/dense`` and ``whole_run/moe``: GPU-hours, wall-clock, energy, cost and CO2, which
   all scale with GPU-hours (few rows: 5 dense, 3 MoE; the intervals are that coarse).
 
-Only the model's error is covered: uncertain inputs (peaks, prices, grid factors) are not
-propagated here. Deterministic: the same scenario gives the same interval.
+Only the model's error is covered here; :mod:`simsim.uncertainty` propagates the uncertain inputs
+(peaks, prices, failure rates) and combines both. Deterministic: the same scenario gives the
+same interval.
 """
 
 from __future__ import annotations

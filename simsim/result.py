@@ -102,6 +102,11 @@ class Result:
                 return lo, hi
         return None
 
+    def band_columns(self, name: str) -> dict[str, float | None]:
+        """``{name}_p10`` and ``{name}_p90`` of :meth:`band` as table columns (None without)."""
+        lo, hi = self.band(name) or (None, None)
+        return {f"{name}_p10": lo, f"{name}_p90": hi}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -66,8 +66,7 @@ def _summary(label: str, method: str, r: Any) -> dict[str, Any]:
         "train_flops": r.train_flops,
         "gpu_hours": r.gpu_hours,
         # the 80% interval (model error and uncertain inputs; simsim.intervals, .uncertainty)
-        "gpu_hours_p10": (r.band("gpu_hours") or (None, None))[0],
-        "gpu_hours_p90": (r.band("gpu_hours") or (None, None))[1],
+        **r.band_columns("gpu_hours"),
         "days": r.wall_clock_days,
         "energy_mwh": r.energy_mwh,
         "cost_usd": r.cost_usd,

@@ -399,17 +399,43 @@ def _required(cls: type) -> frozenset[str]:
     )
 
 
-def schema_keys(path: str) -> list[str]:
-    """Keys the schema allows under a dotted ``path`` (``""``, ``model``, ``model.moe`` ...)."""
+def _section(parts: list[str]) -> Any:
+    """The dataclass of the section at the dotted ``parts`` (``["model", "moe"]``; ``[]`` = the
+    root), or None if no section is there."""
     node: Any = _Root
-    for part in path.split(".") if path else []:
+    for part in parts:
         hint = _hints(node).get(part) if isinstance(node, type) else None
         node = next(
             (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
         )
         if node is None:
-            return []
-    return [f.name for f in dataclasses.fields(node)]
+            return None
+    return node
+
+
+def schema_keys(path: str) -> list[str]:
+    """Keys the schema allows under a dotted ``path`` (``""``, ``model``, ``model.moe`` ...)."""
+    node = _section(path.split(".") if path else [])
+    return [] if node is None else [f.name for f in dataclasses.fields(node)]
+
+
+def field_hint(path: str) -> Any:
+    """The type hint of the field at the dotted ``path`` (``cluster.pue`` -> float), or None if
+    the schema has no such field."""
+    *parents, leaf = path.split(".")
+    node = _section(parents)
+    return None if node is None else _hints(node).get(leaf)
+
+
+def replace_path(obj: Any, path: str, value: Any) -> Any:
+    """``obj`` (a frozen dataclass tree) with the dotted field ``path`` set to ``value``, the
+    rest shared, not copied; None where a parent section on the way is null."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return dataclasses.replace(obj, **{head: value})
+    child = getattr(obj, head)
+    new = None if child is None else replace_path(child, rest, value)
+    return None if new is None else dataclasses.replace(obj, **{head: new})
 
 
 def _describe(value: Any) -> str:
@@ -545,20 +571,14 @@ def build(data: Mapping[str, Any]) -> tuple[Scenario, AppConfig]:
 def convert(path: str, value: Any) -> Any:
     """``value`` as the type of the scenario field at the dotted ``path`` (``cluster.n_gpus``),
     or a :class:`ConfigError` naming the field. A section (``hardware``) is built whole."""
-    node: Any = _Root
     *parents, leaf = path.split(".")
-    for part in parents:
-        hint = _hints(node).get(part) if isinstance(node, type) else None
-        node = next(
-            (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
-        )
-        if node is None:
-            raise ConfigError(f"{path}: unknown field")
-    hints = _hints(node)
-    if leaf not in hints:
+    if _section(parents) is None:
+        raise ConfigError(f"{path}: unknown field")
+    hint = field_hint(path)
+    if hint is None:
         raise ConfigError(f"{path}: unknown field {leaf!r}")
     b = _Builder()
-    out = b.value(hints[leaf], value, path)
+    out = b.value(hint, value, path)
     if b.problems:
         raise ConfigError(b.problems)
     return out

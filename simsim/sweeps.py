@@ -28,7 +28,7 @@ from .api import simulate_many
 from .errors import ConfigError
 from .intervals import BILL_OUTPUTS, PERCENTILES, RATE_OUTPUTS, group_factors, group_of
 from .scenario import compose_dict, resolve
-from .schema import Scenario, convert, schema_keys, set_path
+from .schema import Scenario, convert, replace_path, schema_keys, set_path
 
 #: Axes applied vectorized after the structural simulations (everything else is structural).
 CHEAP_AXES = (
@@ -113,18 +113,6 @@ def _point(base: dict[str, Any], changes: Mapping[str, Any]) -> Scenario:
         raise ConfigError([f"at {where}: {p}" for p in exc.problems]) from None
 
 
-def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
-    """``obj`` with the dotted field ``parts`` set to ``value`` (frozen dataclasses, no copy of
-    the rest); None where a parent section is null (the caller then takes the slow path)."""
-    if not parts:
-        return value
-    child = getattr(obj, parts[0])
-    if len(parts) > 1 and child is None:
-        return None
-    new = _replace_path(child, parts[1:], value)
-    return None if new is None and len(parts) > 1 else dataclasses.replace(obj, **{parts[0]: new})
-
-
 def _validated_part(base_sc: Scenario, base: dict[str, Any], axis: str, value: Any) -> Any:
     """The typed value of one axis value (a preset's section, or a field), checked in the base
     scenario; an error names the axis and the value."""
@@ -134,7 +122,7 @@ def _validated_part(base_sc: Scenario, base: dict[str, Any], axis: str, value: A
         typed = convert(axis, value)
     except ConfigError as exc:
         raise ConfigError([f"sweep.axes.{p}" for p in exc.problems]) from None
-    sc = _replace_path(base_sc, axis.split("."), typed)
+    sc = replace_path(base_sc, axis, typed)
     if sc is None:  # under a null section: the slow path builds it
         at_base = _point(base, {axis: value})
         group, *rest = axis.split(".")
@@ -168,7 +156,7 @@ def _scenarios(
         pick = dict(zip(structural, combo, strict=True))
         sc: Any = base_sc
         for a in order:
-            sc = _replace_path(sc, a.split("."), parts[a][pick[a]])
+            sc = replace_path(sc, a, parts[a][pick[a]])
             if sc is None:  # a field under a null section (e.g. model.moe of a dense model)
                 break
         changes = {a: flat[a][pick[a]] for a in structural}

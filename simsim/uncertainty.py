@@ -32,14 +32,15 @@ import dataclasses
 import math
 import typing
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import accounting as acc
-from .intervals import group_of, residuals
-from .schema import PerPrecision, Scenario, UncertainInput
+from .intervals import PERCENTILES, group_of, residuals
+from .schema import Scenario, UncertainInput, field_hint, replace_path
 
 Array = NDArray[np.float64]
 
@@ -61,19 +62,17 @@ BILL_INPUTS = frozenset(
         "hardware.tdp_w",
     }
 )
-#: Inputs of the effective-training-time model, propagated exactly.
-RELIABILITY_INPUTS = frozenset(
-    {
-        "reliability.interruptions_per_gpu_hour",
-        "reliability.planned_interruptions_per_day",
-        "reliability.restart_minutes",
-        "reliability.checkpoint_write_gbps_per_gpu",
-        "reliability.checkpoint_interval_minutes",
-    }
-)
+#: Inputs of the effective-training-time model, propagated exactly, and the argument of
+#: :func:`simsim.api.reliability_arrays` each one feeds.
+RELIABILITY_INPUTS = {
+    "reliability.interruptions_per_gpu_hour": "per_gpu_hour",
+    "reliability.planned_interruptions_per_day": "planned_per_day",
+    "reliability.restart_minutes": "restart_minutes",
+    "reliability.checkpoint_write_gbps_per_gpu": "write_gbps",
+    "reliability.checkpoint_interval_minutes": "interval_minutes",
+}
 #: The name of the model-error source in variance shares.
 MODEL_ERROR = "model error"
-PERCENTILES = (10, 50, 90)
 
 
 def inputs_of(sc: Scenario) -> tuple[UncertainInput, ...]:
@@ -86,44 +85,32 @@ def inputs_of(sc: Scenario) -> tuple[UncertainInput, ...]:
     return tuple(own.values())
 
 
-@cache
 def numeric_field(path: str) -> bool:
-    """Whether ``path`` names a numeric leaf of :class:`Scenario` (an int or float field,
-    optional or not, or one precision of a per-precision table)."""
-    node: Any = Scenario
-    *parents, leaf = path.split(".")
-    for part in parents:
-        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
-        hint = hints.get(part)
-        node = next(
-            (c for c in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(c)), None
-        )
-        if node is None:
-            return False
-    hint = typing.get_type_hints(node).get(leaf) if dataclasses.is_dataclass(node) else None
-    kinds = {a for a in (hint, *typing.get_args(hint)) if a is not type(None)}
-    return bool(kinds) and kinds <= {int, float, int | float, float | None, int | None}
+    """Whether ``path`` names a numeric leaf of the scenario (an int or float field, optional
+    or not, or one precision of a per-precision table)."""
+    return bool(_kinds(path)) and _kinds(path) <= {int, float}
 
 
-def with_value(sc: Any, path: str, value: float) -> Any:
-    """A copy of the frozen dataclass tree ``sc`` with the dotted ``path`` set to ``value``
-    (an int field keeps an int)."""
-    head, _, rest = path.partition(".")
-    if not rest:
-        old = getattr(sc, head)
-        keep_int = isinstance(old, int) and not isinstance(old, bool)
-        new: Any = round(value) if keep_int else value
-        return dataclasses.replace(sc, **{head: new})
-    return dataclasses.replace(sc, **{head: with_value(getattr(sc, head), rest, value)})
+def _kinds(path: str) -> set[Any]:
+    """The types a field at ``path`` may hold, without None (empty for no such field)."""
+    hint = field_hint(path)
+    return {a for a in (typing.get_args(hint) or (hint,)) if a not in (None, type(None))}
 
 
-def value_at(sc: Any, path: str) -> float | None:
-    node = sc
-    for part in path.split("."):
-        node = getattr(node, part, None) if not isinstance(node, PerPrecision) else node.get(part)
-        if node is None:
-            return None
-    return float(node)
+def with_value(sc: Scenario, path: str, value: float) -> Scenario:
+    """``sc`` with the numeric field ``path`` set to ``value`` (rounded for an int field)."""
+    new: Any = round(value) if int in _kinds(path) else float(value)
+    out: Scenario = replace_path(sc, path, new)
+    return out
+
+
+def value_at(sc: Scenario, path: str) -> float | None:
+    """The value of the numeric field ``path`` (None if it, or a section above it, is null)."""
+    try:
+        value = attrgetter(path)(sc)
+    except AttributeError:  # a field under a null section (model.moe of a dense model)
+        return None
+    return None if value is None else float(value)
 
 
 @cache
@@ -245,7 +232,7 @@ def _outputs(
     )
     simulated = result.gpu_hours - given
     rel = {p: vals[p] for p in vals if p in RELIABILITY_INPUTS}
-    if vary & RELIABILITY_INPUTS and sc.cluster.goodput is None:
+    if vary & RELIABILITY_INPUTS.keys() and sc.cluster.goodput is None:
         ettr = reliability_fn(rel)
         with np.errstate(divide="ignore", invalid="ignore"):
             goodput_f = np.where(ettr > 0, result.goodput / ettr, np.nan)

@@ -43,7 +43,29 @@ def test_bill_input_is_propagated_exactly():
     assert iv["energy_mwh_p90"] == pytest.approx(e0 * 1.56, rel=2e-3)
     assert iv["gpu_hours_p10"] == iv["gpu_hours_p90"] == pytest.approx(r.gpu_hours)
     assert r.variance_share["gpu_hours"].get("cluster.pue", 0.0) == 0.0
-    assert r.variance_share["energy_mwh"]["cluster.pue"] > 0.1
+
+
+def test_variance_share_of_two_independent_sources():
+    # energy = hours x W x PUE, times the model error's factor: two independent sources of its
+    # log-variance, PUE uniform in [1.2, 1.6] (closed form below) and the held-out whole-run
+    # residuals, read at plotting positions i / (n + 1) (the documented quantile function)
+    from simsim.intervals import group_of, residuals
+
+    r = simsim.simulate(_llama(PUE))
+
+    def moment(k: int, x: float) -> float:  # antiderivative of ln(x)^k, k = 1, 2
+        lx = np.log(x)
+        return x * (lx - 1) if k == 1 else x * (lx * lx - 2 * lx + 2)
+
+    mean = (moment(1, 1.6) - moment(1, 1.2)) / 0.4
+    v_pue = (moment(2, 1.6) - moment(2, 1.2)) / 0.4 - mean**2
+    res = np.sort(residuals()[group_of("energy_mwh", moe=False)])
+    u = (np.arange(200_000) + 0.5) / 200_000
+    v_model = np.var(np.interp(u, np.arange(1, len(res) + 1) / (len(res) + 1), res))
+    share = r.variance_share["energy_mwh"]
+    assert share["cluster.pue"] == pytest.approx(v_pue / (v_pue + v_model), rel=0.03)
+    assert share["model error"] == pytest.approx(v_model / (v_pue + v_model), rel=0.03)
+    assert r.variance_share["co2_tonnes"] == pytest.approx(share)  # CO2 = energy x grid factor
 
 
 def test_reliability_input_matches_a_direct_simulation():
