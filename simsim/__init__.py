@@ -21,6 +21,7 @@ from .schema import Scenario
 
 if TYPE_CHECKING:
     from . import report
+    from .planner import plan
     from .sweeps import sweep
     from .validation import validate
 
@@ -30,6 +31,7 @@ __all__ = [
     "Scenario",
     "__version__",
     "compose",
+    "plan",
     "report",
     "resolve",
     "simulate",
@@ -40,6 +42,7 @@ __all__ = [
 #: Public names loaded on first access (PEP 562): they pull in pandas.
 _LAZY = {
     "sweep": ("sweeps", "sweep"),
+    "plan": ("planner", "plan"),
     "validate": ("validation", "validate"),
     "report": ("report", None),
 }

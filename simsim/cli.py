@@ -125,6 +125,15 @@ def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
     """Run a report preset (``export_controls``, ``dense_vs_moe``); write its table and plot."""
     # on use: pandas costs ~0.5 s of every run's start-up
     from .export_report import format_headline, format_variance_share, headline, write_headline
+    from .frontier import (
+        anchors,
+        counterfactual,
+        format_counterfactual,
+        format_frontier,
+        frontier,
+        write_frontier,
+    )
+    from .planner import CHIPS
     from .scaling_report import dense_vs_moe, format_dense_vs_moe, write_dense_vs_moe
 
     rep = app.report
@@ -133,6 +142,16 @@ def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
         print(format_headline(df))
         print(format_variance_share(df))
         paths = write_headline(df, stage)
+    elif rep.name == "frontier":
+        df = frontier(tuple(rep.hardware) or CHIPS)
+        marks = anchors(df)
+        print(format_frontier(df))
+        print(marks.to_string(index=False, float_format=_readable))
+        paths = write_frontier(df, marks, stage)
+    elif rep.name == "counterfactual":
+        df = counterfactual()
+        print(format_counterfactual(df))
+        paths = [write_csv(df, stage / "counterfactual.csv")]
     else:
         overrides = [f"model={m}" for m in rep.models[:1]] or ["experiment=deepseek_v3"]
         df = dense_vs_moe(overrides, list(rep.hardware))

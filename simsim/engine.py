@@ -522,11 +522,11 @@ def _infeasible(
     reason = next(
         (r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "no candidate layout"
     )
-    mine = s_idx == s
-    sched_ok = stages[3] & mine
+    lo, hi = np.searchsorted(s_idx, [s, s + 1])  # s_idx is sorted: the scenario's own slice
+    sched_ok = stages[3][lo:hi]
     if sched_ok.any():
         tp, pp, ep, zs = layout
-        i = int(np.argmin(np.where(sched_ok, mem["total"], np.inf)))
+        i = lo + int(np.argmin(np.where(sched_ok, mem["total"][lo:hi], np.inf)))
         hbm = sc.hardware.hbm_gib
         reason += (
             f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "

@@ -19,6 +19,16 @@ References
    arXiv:2501.12370, Fig. 11 (references.md note N5): ~3x compute at 1:8, ~6x at 1:32.
 .. [DSMoE] D. Dai et al., "DeepSeekMoE", arXiv:2401.06066: 16.4B/2.8B MoE matches DeepSeek 7B
    on the same 2T tokens with 40.5% of the FLOPs (74.4 vs 183.5 TFLOPs per 4K tokens).
+.. [KR24] J. Krajewski, J. Ludziejewski et al., "Scaling Laws for Fine-Grained Mixture of
+   Experts", arXiv:2402.07871 (v1), Eq. 9 and Table 1: L(N, D, G) = c + (g/G^gamma + a)/N^alpha
+   + b/D^beta with N the *total* non-embedding parameters, expansion rate E = 64 fixed, C4 data;
+   dense row L = c + a/N^alpha + b/D^beta. FLOPs Eq. 10 with c_f = 6, c_r = 14 (App. E).
+.. [LU25] J. Ludziejewski et al., "Joint MoE Scaling Laws: Mixture of Experts Can Be Memory
+   Efficient", arXiv:2502.05172 (ICML 2025), Eq. 6 and Table 3: L(N_act, D, E^) =
+   a E^^delta N_act^(alpha + gamma ln E^) + b E^^omega D^(beta + zeta ln E^) + c, exponents
+   applied as printed (alpha, beta, delta < 0); E^ the Clark transform of the number of top-1
+   experts of dense-FFN size (dense: E = 1, E^ = E_start); N_act *includes* the embeddings
+   (App. A.1); FineWeb-Edu, GPT-2 tokenizer.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ class ChinchillaLaw:
     alpha: float
     beta: float
     source: str
+    #: budgets the fit saw [FLOPs]; outside them an allocation is flagged as extrapolated
+    fitted_flops: tuple[float, float] = (5e17, 6e23)
 
 
 LAWS = {
@@ -77,13 +89,15 @@ DEFAULT_LAW = "besiroglu2024"
 FITTED_FLOPS = (5e17, 6e23)
 
 
-def _law(law: str) -> ChinchillaLaw:
+def _law(law: str | ChinchillaLaw) -> ChinchillaLaw:
+    if isinstance(law, ChinchillaLaw):
+        return law
     if law not in LAWS:
         raise ValueError(f"law={law!r}: expected one of {', '.join(LAWS)}")
     return LAWS[law]
 
 
-def loss(n_params: ArrayLike, n_tokens: ArrayLike, law: str = DEFAULT_LAW) -> Array:
+def loss(n_params: ArrayLike, n_tokens: ArrayLike, law: str | ChinchillaLaw = DEFAULT_LAW) -> Array:
     """Pre-training loss ``E + A/N^alpha + B/D^beta`` [nats/token]."""
     p = _law(law)
     n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
@@ -103,7 +117,7 @@ class Allocation:
     extrapolated: bool
 
 
-def compute_optimal(flops: float, law: str = DEFAULT_LAW) -> Allocation:
+def compute_optimal(flops: float, law: str | ChinchillaLaw = DEFAULT_LAW) -> Allocation:
     """Compute-optimal (N, D) for a budget of ``flops`` under ``C = 6ND`` [H22]:
     ``G = (alpha A / (beta B))^(1/(alpha+beta))``, ``N* = G (C/6)^(beta/(alpha+beta))``,
     ``D* = C / (6 N*)``. ``extrapolated`` flags budgets outside the fitted range."""
@@ -117,10 +131,10 @@ def compute_optimal(flops: float, law: str = DEFAULT_LAW) -> Allocation:
         float(flops),
         float(n),
         float(d),
-        float(loss(n, d, law)),
+        float(loss(n, d, p)),
         float(d / n),
-        law,
-        not FITTED_FLOPS[0] <= flops <= FITTED_FLOPS[1],
+        p.name,
+        not p.fitted_flops[0] <= flops <= p.fitted_flops[1],
     )
 
 
@@ -277,3 +291,122 @@ def dense_equivalent(
         extrapolated or alloc.extrapolated,
         (note + "; " if note else "") + f"{law} allocation",
     )
+
+
+# --- MoE scaling laws --------------------------------------------------------------------------
+
+#: [LU25] Table 3 (App. B), as printed: the exponents alpha, delta, beta are negative and are
+#: applied as they stand (a product, not a quotient). Held-out fit error RMSE_v = 0.0039 on the
+#: 30 runs of lowest loss, training RMSE_t = 0.0062 (§5.2).
+LUDZIEJEWSKI = {
+    "a": 35.91, "alpha": -0.1889, "delta": -0.2285, "gamma": 0.0098,
+    "b": 35.98, "beta": -0.1775, "omega": 0.5529, "zeta": -0.0259,
+    "e_start": 2.0732, "e_max": 290.4521, "c": 1.3637, "rmse": 0.0039,
+}  # fmt: skip
+#: [LU25] Table 4: the joint law reduced to Chinchilla's form for each E: (m, mu, n, nu) of
+#: L = m N^mu + n D^nu + c (from the unrounded fit; Table 3 reproduces it to ~0.3%).
+LUDZIEJEWSKI_TABLE4 = {
+    1: (30.3640, -0.1817, 53.9838, -0.1965),
+    2: (27.7982, -0.1780, 66.8401, -0.2065),
+    4: (24.8462, -0.1731, 87.7022, -0.2192),
+    8: (21.8330, -0.1676, 119.9126, -0.2338),
+    16: (19.0159, -0.1617, 167.5073, -0.2494),
+    32: (16.5424, -0.1557, 234.6726, -0.2652),
+}
+#: [LU25] App. E: the runs span N_act 79M-2.7B (embeddings included), D 0.5B-80B tokens,
+#: E in {1, 2, 4, 8, 16, 32}, N_total <= 5.0B.
+LUDZIEJEWSKI_FITTED = {"n_act": (79e6, 2.7e9), "tokens": (0.5e9, 80e9), "experts": (1, 32)}
+
+#: [KR24] Table 1 (v1): MoE row (expansion rate E = 64) and dense row, same data (C4), shared c.
+#: Fit RMSE 0.015, validation RMSE 0.019 (§5.3-5.4).
+KRAJEWSKI = {"a": 18.1, "alpha": 0.115, "b": 30.8, "beta": 0.147, "g": 2.1, "gamma": 0.58,
+             "c": 0.47, "rmse": 0.019, "expansion": 64}  # fmt: skip
+KRAJEWSKI_DENSE = {"a": 16.3, "alpha": 0.126, "b": 26.7, "beta": 0.127, "c": 0.47}
+#: [KR24] §5 and App. A Table 3: N_act 3M-85M (total non-embedding 0.13B-3.7B at E = 64),
+#: D 16B-130B tokens, G 1-16; the dense runs (Table 4) 3M-85M parameters.
+KRAJEWSKI_FITTED = {"n_act": (3e6, 85e6), "tokens": (16e9, 130e9), "granularity": (1, 16)}
+#: [KR24] App. E: FLOPs per parameter per token (c_f, as Hoffmann) and per routing weight (c_r).
+KRAJEWSKI_CF, KRAJEWSKI_CR = 6.0, 14.0
+
+#: MoE laws simsim's planner can use, and the kind of MoE each describes.
+MOE_LAWS = {
+    "ludziejewski2025": "top-1 experts of the dense FFN's size (granularity 1), E = 1-32 fitted",
+    "krajewski2024": "fine-grained experts: expansion 64, granularity G (G of d_ff/G active)",
+}
+
+
+def ludziejewski_e_hat(n_experts: ArrayLike) -> Array:
+    """The transformed expert count of [LU25] Eq. 4 (Clark et al.'s form):
+    ``1/E^ = 1/(E - 1 + (1/E_start - 1/E_max)^-1) + 1/E_max``; E = 1 (dense) gives E_start."""
+    k = LUDZIEJEWSKI
+    e = np.asarray(n_experts, float)
+    return 1.0 / (
+        1.0 / (e - 1.0 + 1.0 / (1.0 / k["e_start"] - 1.0 / k["e_max"])) + 1.0 / k["e_max"]
+    )
+
+
+def ludziejewski_loss(n_active: ArrayLike, n_tokens: ArrayLike, n_experts: ArrayLike) -> Array:
+    """Loss of [LU25] Eq. 6 [nats/token, FineWeb-Edu, GPT-2 tokenizer]: ``n_active`` includes
+    the embedding and unembedding parameters; ``n_experts`` = 1 is a dense model."""
+    k = LUDZIEJEWSKI
+    eh = ludziejewski_e_hat(n_experts)
+    ln = np.log(eh)
+    n, d = np.asarray(n_active, float), np.asarray(n_tokens, float)
+    return (
+        k["a"] * eh ** k["delta"] * n ** (k["alpha"] + k["gamma"] * ln)
+        + k["b"] * eh ** k["omega"] * d ** (k["beta"] + k["zeta"] * ln)
+        + k["c"]
+    )
+
+
+def ludziejewski_law(n_experts: int) -> ChinchillaLaw:
+    """[LU25] Eq. 6 at a fixed E as a Chinchilla law ``c + m/N^-mu + n/D^-nu`` (their Eq. 5,
+    Table 4), so that :func:`compute_optimal` allocates compute for that E; N includes the
+    embeddings and the budget is ``6 N_act D`` (their App. A.2)."""
+    k = LUDZIEJEWSKI
+    eh = float(ludziejewski_e_hat(n_experts))
+    ln = math.log(eh)
+    lo, hi = LUDZIEJEWSKI_FITTED["n_act"], LUDZIEJEWSKI_FITTED["tokens"]
+    return ChinchillaLaw(
+        f"ludziejewski2025_e{n_experts}",
+        k["c"],
+        k["a"] * eh ** k["delta"],
+        k["b"] * eh ** k["omega"],
+        -(k["alpha"] + k["gamma"] * ln),
+        -(k["beta"] + k["zeta"] * ln),
+        "Ludziejewski et al. 2025 (arXiv:2502.05172) Eq. 6, Table 3",
+        (6.0 * lo[0] * hi[0], 6.0 * lo[1] * hi[1]),
+    )
+
+
+def krajewski_loss(n_total: ArrayLike, n_tokens: ArrayLike, granularity: ArrayLike) -> Array:
+    """Loss of [KR24] Eq. 9 [nats/token, C4, GPT-2 tokenizer] for an MoE of expansion rate 64:
+    ``n_total`` is the *total* non-embedding parameter count (all experts), ``granularity``
+    G = d_ff / d_expert."""
+    k = KRAJEWSKI
+    n, d, g = (np.asarray(x, float) for x in (n_total, n_tokens, granularity))
+    return k["c"] + (k["g"] / g ** k["gamma"] + k["a"]) / n ** k["alpha"] + k["b"] / d ** k["beta"]
+
+
+def krajewski_dense_loss(n_params: ArrayLike, n_tokens: ArrayLike) -> Array:
+    """[KR24] Table 1's dense law on the same data as :func:`krajewski_loss` (non-embedding N)."""
+    k = KRAJEWSKI_DENSE
+    n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
+    return k["c"] + k["a"] / n ** k["alpha"] + k["b"] / d ** k["beta"]
+
+
+def krajewski_flops(n_active: ArrayLike, n_tokens: ArrayLike, granularity: ArrayLike) -> Array:
+    """Training FLOPs of [KR24] Eq. 10 for their shapes (``d_model = 64 n_blocks``,
+    ``N_act = 12 d_model^2 n_blocks``): ``(12 d^2 c_f + d E G c_r) D n_blocks`` with E = 64."""
+    n_act = np.asarray(n_active, float)
+    d_model = (64.0 * n_act / 12.0) ** (1.0 / 3.0)
+    n_blocks = d_model / 64.0
+    e, g = KRAJEWSKI["expansion"], np.asarray(granularity, float)
+    per_token = (12.0 * d_model**2 * KRAJEWSKI_CF + d_model * e * g * KRAJEWSKI_CR) * n_blocks
+    return per_token * np.asarray(n_tokens, float)
+
+
+def krajewski_total_params(n_active: ArrayLike) -> Array:
+    """[KR24] §6.1: total non-embedding parameters ``d^2 (8E + 4) n_blocks`` of a model with
+    ``N_act = 12 d^2 n_blocks`` active: ``(8E + 4) / 12`` times (43x at E = 64)."""
+    return np.asarray(n_active, float) * (8.0 * KRAJEWSKI["expansion"] + 4.0) / 12.0

@@ -49,7 +49,7 @@ FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
-REPORTS = ("export_controls", "dense_vs_moe")
+REPORTS = ("export_controls", "dense_vs_moe", "frontier", "counterfactual")
 
 
 # --- model -----------------------------------------------------------------------------------

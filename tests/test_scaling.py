@@ -10,7 +10,7 @@ import pytest
 
 import simsim
 from simsim import scaling as S
-from simsim.scaling_report import dense_shape
+from simsim.shapes import dense_shape
 
 from .conftest import run_cli
 

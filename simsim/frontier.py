@@ -1,0 +1,349 @@
+"""The loss-versus-budget frontier of dense and MoE models on each chip and under each export
+rule, and the counterfactual "DeepSeek-V3's budget on other fleets" (:mod:`simsim.planner`).
+
+    simsim experiment=frontier          results/frontier/: frontier.csv, frontier.png/.svg
+    simsim experiment=counterfactual    results/counterfactual/: counterfactual.csv
+
+Every point of a frontier is the design of lowest predicted loss whose simulated cost fits that
+budget (the design space, fleets and the wall-clock cap below); one batch of simulations per
+chip serves every budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import planner as P
+from . import scaling as S
+from .output import write_csv
+from .plots import format_log_axis, save_figure, styled, subplots
+from .report import format_frame
+from .validation import load_reference
+
+#: Budgets of the frontier: 1,000 points, log-spaced. Dollars from a $100K ablation to $300M
+#: (beyond Llama 3 405B's ~$74M at $2.40/h); GPU-hours over the same span at ~$2/h.
+BUDGETS_USD = (1e5, 3e8)
+BUDGETS_GPU_HOURS = (5e4, 1.5e8)
+POINTS = 1000
+#: Fleets a frontier run may use, and its wall-clock cap [days]. Assumption: the cap covers the
+#: pre-training of both anchors: DeepSeek-V3 2,664K GPU-h on 2,048 H800 = 54 days (its report,
+#: Table 1); Llama 3.1 405B 30.84M GPU-h on 16,384 H100 = 78 days (its model card).
+FLEETS = (1024, 4096, 16384)
+DAYS = 90.0
+#: The export rules of simsim.export_control, and "none" (every chip).
+RULE_CHOICES: tuple[str | None, ...] = (None, "2022-10", "2023-10")
+#: Published runs marked on the frontier: (reference-set id, preset, chip, the law's E).
+#: DeepSeek-V3's 256 routed experts with 8 active hold 32 top-k-sized expert groups: E = 32 is
+#: read as "total routed / active routed" (granularity and the shared expert ignored).
+ANCHORS = (
+    ("dsv3-total", "deepseek_v3", "h800_sxm", 32, 14.8e12),
+    ("llama31-405b", "llama3_405b", "h100_sxm", 1, 15.6e12),
+)
+
+
+def _budgets(unit: str) -> np.ndarray:
+    lo, hi = BUDGETS_USD if unit == "usd" else BUDGETS_GPU_HOURS
+    return np.geomspace(lo, hi, POINTS)
+
+
+def frontier(
+    hardware: tuple[str, ...] = P.CHIPS,
+    law: str = "ludziejewski2025",
+    fleets: tuple[int, ...] = FLEETS,
+    days: float | None = DAYS,
+) -> pd.DataFrame:
+    """The frontier table: per chip (and per export rule's best chip), per kind (dense, MoE),
+    per unit (usd, gpu_hours), per budget: the best design, its loss and 80% band, what binds."""
+    ds = P.designs(law, "both", P._vocab(()))
+    costs = P.simulate_costs(ds, hardware, fleets)
+    li = P.law_inputs(law, ds, costs.results[: len(ds)])
+    kinds = np.array([ds[i].kind for i in costs.design])
+    rows: list[pd.DataFrame] = []
+    for unit in ("usd", "gpu_hours"):
+        budgets = _budgets(unit)
+        for kind in ("dense", "moe"):
+            for hw in hardware:
+                keep = (kinds == kind) & np.array([h == hw for h in costs.hardware])
+                rows.append(_curve(law, li, costs, ds, keep, budgets, unit, days, hw, kind, hw))
+            for rule in RULE_CHOICES:
+                chips = P.allowed_chips(rule, hardware)
+                keep = (kinds == kind) & np.isin(costs.hardware, chips)
+                label = f"best allowed under {rule or 'no rule'}"
+                rows.append(
+                    _curve(law, li, costs, ds, keep, budgets, unit, days, label, kind, None)
+                )
+    return pd.concat(rows, ignore_index=True)
+
+
+def _curve(
+    law: str,
+    li: P.LawInputs,
+    costs: P.Costs,
+    ds: list[P.Design],
+    keep: np.ndarray,
+    budgets: np.ndarray,
+    unit: str,
+    days: float | None,
+    label: str,
+    kind: str,
+    chip: str | None,
+) -> pd.DataFrame:
+    sub = P._subset(costs, keep)
+    pick = P.best_under_budget(law, li, sub, budgets, unit, days)
+    idx = pick["index"]
+    ok = idx >= 0
+    j = np.where(ok, idx, 0)
+    design = sub.design[j]
+    tokens = pick["tokens"]
+    lo, hi = li.tokens_range
+    in_box = li.n_in_range[design] & (tokens >= lo) & (tokens <= hi)
+    spent_h = sub.gpu_hours[j] * tokens
+    total = np.array([r.total_params for r in sub.results])
+    active = np.array([r.active_params for r in sub.results])
+
+    def label_of(names: list[str]) -> list[str | None]:
+        return [names[k] if o else None for k, o in zip(j, ok, strict=True)]
+
+    return pd.DataFrame(
+        {
+            "curve": label,
+            "kind": kind,
+            "unit": unit,
+            "budget": budgets,
+            "hardware": label_of(sub.hardware),
+            "n_gpus": np.where(ok, sub.n_gpus[j], 0),
+            "n_params": np.where(ok, total[j], np.nan),
+            "n_active": np.where(ok, active[j], np.nan),
+            "n_experts": np.where(ok, li.experts[design], np.nan),
+            "tokens": tokens,
+            "loss": pick["loss"],
+            "loss_p10": pick["loss_p10"],
+            "loss_p90": pick["loss_p90"],
+            "gpu_hours": np.where(ok, spent_h, np.nan),
+            "cost_usd": np.where(ok, sub.usd[j] * tokens, np.nan),
+            "cost_basis": label_of(sub.basis),
+            "days": np.where(ok, sub.days[j] * tokens, np.nan),
+            "binding": [
+                _binding(w, m, o)
+                for w, m, o in zip(pick["wall_clock"], pick["memory"], ok, strict=True)
+            ],
+            "extrapolated": ~in_box & ok,
+            "chip_curve": chip is not None,
+        }
+    )
+
+
+def _binding(wall: bool, memory: bool, ok: bool) -> str:
+    if not ok:
+        return "infeasible"
+    return "+".join(["wall-clock" if wall else "budget", *(["memory"] if memory else [])])
+
+
+def anchors(df: pd.DataFrame, law: str = "ludziejewski2025") -> pd.DataFrame:
+    """Where DeepSeek-V3 and Llama 3.1 405B sit: their published GPU-hours and their loss under
+    ``law``, against their chip's frontier at the same GPU-hours."""
+    from .physics.architecture import param_counts
+    from .scenario import arch_from_model, compose, resolve
+
+    ref = {r["id"]: r for r in load_reference()}
+    rows = []
+    for run_id, preset, chip, experts, tokens in ANCHORS:
+        hours = next(m["value"] for m in ref[run_id]["metrics"] if m["metric"] == "gpu_hours")
+        pc = param_counts(arch_from_model(resolve(compose([f"model={preset}"])).model))
+        n_act = float(pc["active"])
+        if law != "ludziejewski2025":
+            raise ValueError("anchors are placed under ludziejewski2025 only")
+        loss = float(S.ludziejewski_loss(n_act, tokens, experts))
+        curve = df[(df["curve"] == chip) & (df["unit"] == "gpu_hours")]
+        out = {
+            "run": run_id,
+            "hardware": chip,
+            "gpu_hours": hours,
+            "n_active": n_act,
+            "n_experts": experts,
+            "tokens": tokens,
+            "loss": loss,
+            "source": ref[run_id]["source"],
+        }
+        for kind in ("dense", "moe"):
+            c = curve[curve["kind"] == kind]
+            out[f"frontier_{kind}_loss"] = float(
+                np.interp(np.log(hours), np.log(c["budget"]), c["loss"])
+            )
+        out["above_best_frontier"] = loss - min(
+            out["frontier_dense_loss"], out["frontier_moe_loss"]
+        )
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+@styled
+def plot_frontier(df: pd.DataFrame, marks: pd.DataFrame, stem: Path) -> list[Path]:
+    """Three panels: loss vs dollars per chip (MoE solid, dense dashed), loss vs GPU-hours per
+    chip with the published anchors, and the best chip each export rule allows (80% bands)."""
+    fig, axes = subplots(1, 3, figsize=(15, 4.6), layout="constrained", sharey=True)
+    colors = {hw: f"C{i}" for i, hw in enumerate(dict.fromkeys(df.loc[df["chip_curve"], "curve"]))}
+    for ax, unit in zip(axes[:2], ("usd", "gpu_hours"), strict=True):
+        chip = df[df["chip_curve"] & (df["unit"] == unit)]
+        for (hw, kind), c in chip.groupby(["curve", "kind"], sort=False):
+            basis = (
+                c["cost_basis"].dropna().iloc[0]
+                if unit == "usd" and c["cost_basis"].notna().any()
+                else ""
+            )
+            label = f"{hw} {kind}" + (f" ({basis})" if basis else "")
+            ax.plot(
+                c["budget"],
+                c["loss"],
+                color=colors[hw],
+                ls="-" if kind == "moe" else "--",
+                lw=1.2,
+                label=label,
+            )
+        ax.set(
+            xscale="log",
+            xlabel="budget [USD, each chip's basis]" if unit == "usd" else "budget [GPU-hours]",
+        )
+        format_log_axis(ax.xaxis)
+    for _, m in marks.iterrows():
+        axes[1].scatter(
+            [m["gpu_hours"]],
+            [m["loss"]],
+            color=colors.get(m["hardware"], "k"),
+            marker="*",
+            s=90,
+            zorder=5,
+        )
+        axes[1].annotate(
+            m["run"],
+            (m["gpu_hours"], m["loss"]),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    rule = df[~df["chip_curve"] & (df["unit"] == "usd")]
+    for i, ((curve, kind), c) in enumerate(rule.groupby(["curve", "kind"], sort=False)):
+        color = f"C{i // 2}"
+        ax = axes[2]
+        ax.plot(
+            c["budget"],
+            c["loss"],
+            color=color,
+            ls="-" if kind == "moe" else "--",
+            lw=1.2,
+            label=f"{curve}, {kind}",
+        )
+        ax.fill_between(c["budget"], c["loss_p10"], c["loss_p90"], color=color, alpha=0.15, lw=0)
+    axes[2].set(xscale="log", xlabel="budget [USD, each chip's basis]")
+    format_log_axis(axes[2].xaxis)
+    axes[0].set_ylabel("predicted loss [nats/token, Ludziejewski et al. 2025's data]")
+    for ax in axes:
+        ax.legend(fontsize=6, ncols=2 if ax is not axes[2] else 1)
+    extrap = df["extrapolated"].mean()
+    fig.suptitle(
+        "What a budget buys: best predicted loss, dense (dashed) vs MoE (solid); "
+        f"{100 * extrap:.0f}% of "
+        "points extrapolate the law's fitted range",
+        fontsize=10,
+    )
+    return save_figure(fig, stem)
+
+
+def write_frontier(df: pd.DataFrame, marks: pd.DataFrame, out: Path) -> list[Path]:
+    return [
+        write_csv(df, out / "frontier.csv"),
+        write_csv(marks, out / "frontier_anchors.csv"),
+        *plot_frontier(df, marks, out / "frontier"),
+    ]
+
+
+def format_frontier(df: pd.DataFrame) -> str:
+    """A few budgets of the USD frontier, per chip and rule: the best design and its loss."""
+    show = df[df["unit"] == "usd"]
+    marks = np.geomspace(BUDGETS_USD[0], BUDGETS_USD[1], POINTS)[[0, 333, 666, 999]]
+    near = show[np.isin(show["budget"], marks)]
+    formats = {
+        "budget": "${:,.0f}",
+        "n_params": "{:.3g}",
+        "n_active": "{:.3g}",
+        "tokens": "{:.3g}",
+        "loss": "{:.3f}",
+        "loss_p10": "{:.3f}",
+        "loss_p90": "{:.3f}",
+        "days": "{:.0f}",
+    }
+    return format_frame(
+        near, formats, ["curve", "kind", *formats, "n_gpus", "binding", "extrapolated"]
+    )
+
+
+# --- counterfactual ------------------------------------------------------------------------------
+
+#: DeepSeek-V3's bill (Table 1 of its report: 2,788K H800 GPU-hours at $2 per GPU-hour) and the
+#: fleets it is replayed on: DeepSeek's own, the same count of H100s, the H20s a buyer gets for
+#: about the same money, and Huawei's Ascend 910C.
+COUNTERFACTUAL_USD = 5.576e6
+COUNTERFACTUAL_FLEETS = (
+    ("h800_sxm", 2048),
+    ("h100_sxm", 2048),
+    ("h20", 10000),
+    ("ascend_910c", 2048),
+)
+
+
+def counterfactual(law: str = "ludziejewski2025") -> pd.DataFrame:
+    """The best dense and MoE model DeepSeek-V3's budget buys on each fleet, and its predicted
+    loss difference to the same budget on DeepSeek's own 2,048 H800s."""
+    rows = []
+    for hw, n in COUNTERFACTUAL_FLEETS:
+        for kind in ("dense", "moe"):
+            p = P.plan(budget_usd=COUNTERFACTUAL_USD, hardware=hw, n_gpus=n, kind=kind, law=law)
+            rows.append(_plan_row(p))
+    df = pd.DataFrame(rows)
+    base = df[df["hardware"] == COUNTERFACTUAL_FLEETS[0][0]].set_index("kind")["loss"]
+    df["loss_vs_h800"] = [r["loss"] - base[r["kind"]] for r in rows]
+    return df
+
+
+def _plan_row(p: P.Plan) -> dict[str, Any]:
+    return {
+        "hardware": p.hardware,
+        "n_gpus": p.n_gpus,
+        "kind": p.kind,
+        "n_params": p.n_params,
+        "n_active": p.n_active,
+        "n_experts": p.n_experts,
+        "tokens": p.tokens,
+        "loss": p.loss,
+        "loss_p10": p.loss_p10,
+        "loss_p90": p.loss_p90,
+        "gpu_hours": p.gpu_hours,
+        "cost_usd": p.cost_usd,
+        "cost_basis": p.cost_basis,
+        "days": p.wall_clock_days,
+        "mfu": p.mfu,
+        "binding": "+".join(p.binding),
+        "extrapolated": p.extrapolated,
+    }
+
+
+def format_counterfactual(df: pd.DataFrame) -> str:
+    formats = {
+        "n_params": "{:.3g}",
+        "n_active": "{:.3g}",
+        "tokens": "{:.3g}",
+        "loss": "{:.3f}",
+        "loss_p10": "{:.3f}",
+        "loss_p90": "{:.3f}",
+        "loss_vs_h800": "{:+.3f}",
+        "gpu_hours": "{:,.0f}",
+        "days": "{:.0f}",
+        "mfu": "{:.2f}",
+    }
+    return format_frame(
+        df, formats, ["hardware", "n_gpus", "kind", *formats, "cost_basis", "binding"]
+    )
