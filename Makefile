@@ -4,6 +4,7 @@
 #   make validate  compares simsim with published runs; rewrites results/validation/ and README's table
 #   make export    export-control headline table and rule sweeps into results/export_controls/
 #   make scaling   DeepSeek-V3 vs its dense equivalents into results/dense_vs_moe/
+#   make frontier  loss-versus-budget frontier and the DeepSeek-V3 counterfactual (results/frontier/, results/counterfactual/)
 #   make report    all of the above: every figure and table the README shows (git stays clean)
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench validate export scaling report clean
+.PHONY: run test lint typecheck bench validate export scaling frontier report clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +52,11 @@ export: $(STAMP)
 scaling: $(STAMP)
 	$(BIN)/simsim experiment=dense_vs_moe output.dir=results/dense_vs_moe
 
-report: validate run export scaling   # validate first: it refreshes the residuals the intervals read
+frontier: $(STAMP)
+	$(BIN)/simsim experiment=frontier output.dir=results/frontier
+	$(BIN)/simsim experiment=counterfactual output.dir=results/counterfactual
+
+report: validate run export scaling frontier   # validate first: it refreshes the residuals the intervals read
 	$(BIN)/python -m simsim.figures results/model_size
 
 bench: $(STAMP)

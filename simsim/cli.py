@@ -130,6 +130,7 @@ def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
         counterfactual,
         format_counterfactual,
         format_frontier,
+        format_rule_multipliers,
         frontier,
         write_frontier,
     )
@@ -146,6 +147,7 @@ def _report(app: AppConfig, stage: Path, out_dir: Path) -> int:
         df = frontier(tuple(rep.hardware) or CHIPS)
         marks = anchors(df)
         print(format_frontier(df))
+        print(format_rule_multipliers(df))
         print(marks.to_string(index=False, float_format=_readable))
         paths = write_frontier(df, marks, stage)
     elif rep.name == "counterfactual":

@@ -169,92 +169,106 @@ def anchors(df: pd.DataFrame, law: str = "ludziejewski2025") -> pd.DataFrame:
             "loss": loss,
             "source": ref[run_id]["source"],
         }
-        for kind in ("dense", "moe"):
+        for kind in ("dense", "moe"):  # NaN when the frontier has no curve of that chip
             c = curve[curve["kind"] == kind]
-            out[f"frontier_{kind}_loss"] = float(
-                np.interp(np.log(hours), np.log(c["budget"]), c["loss"])
+            out[f"frontier_{kind}_loss"] = (
+                float(np.interp(np.log(hours), np.log(c["budget"]), c["loss"]))
+                if len(c)
+                else float("nan")
             )
-        out["above_best_frontier"] = loss - min(
-            out["frontier_dense_loss"], out["frontier_moe_loss"]
-        )
+        best = min(out["frontier_dense_loss"], out["frontier_moe_loss"])
+        out["above_best_frontier"] = loss - best
         rows.append(out)
     return pd.DataFrame(rows)
 
 
+def rule_multipliers(df: pd.DataFrame) -> pd.DataFrame:
+    """What each export rule costs: for every budget (dollars on each chip's basis, and
+    GPU-hours) and kind, the loss the best allowed chip reaches and the budget the best chip
+    without a rule needs for it (``multiplier`` = budget / that budget; 1 = the rule costs
+    nothing). NaN where the wall-clock cap, not the budget, binds the rule's run: there the
+    frontier is flat and a budget ratio means nothing."""
+    rows = []
+    for (unit, kind), both in df[~df["chip_curve"]].groupby(["unit", "kind"], sort=False):
+        free = both[both["curve"] == _rule_curve(None)]
+        # where the free frontier still improves, strictly: loss -> budget is then a function
+        keep = np.r_[True, np.diff(free["loss"].to_numpy()) < 0]
+        f_loss, f_budget = free["loss"].to_numpy()[keep], free["budget"].to_numpy()[keep]
+        for rule in RULE_CHOICES[1:]:
+            c = both[both["curve"] == _rule_curve(rule)]
+            need = np.exp(np.interp(-c["loss"], -f_loss, np.log(f_budget)))
+            mult = np.where(c["binding"].str.startswith("budget"), c["budget"] / need, np.nan)
+            rows.append(pd.DataFrame({"unit": unit, "rule": rule, "kind": kind,
+                                      "budget": c["budget"], "loss": c["loss"],
+                                      "budget_without_rule": need,
+                                      "multiplier": mult}))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+def _rule_curve(rule: str | None) -> str:
+    return f"best allowed under {rule or 'no rule'}"
+
+
 @styled
 def plot_frontier(df: pd.DataFrame, marks: pd.DataFrame, stem: Path) -> list[Path]:
-    """Three panels: loss vs dollars per chip (MoE solid, dense dashed), loss vs GPU-hours per
-    chip with the published anchors, and the best chip each export rule allows (80% bands)."""
-    fig, axes = subplots(1, 3, figsize=(15, 4.6), layout="constrained", sharey=True)
+    """Four panels: loss vs dollars per chip (MoE solid, dense dashed); loss vs GPU-hours per
+    chip with the published runs marked; the best chip each export rule allows, with 80% bands
+    (the cost model's held-out error and the law's fit error); what each rule costs in budget."""
+    fig, axes = subplots(2, 2, figsize=(12, 9), layout="constrained")
+    (a_usd, a_hours), (a_rule, a_mult) = axes
     colors = {hw: f"C{i}" for i, hw in enumerate(dict.fromkeys(df.loc[df["chip_curve"], "curve"]))}
-    for ax, unit in zip(axes[:2], ("usd", "gpu_hours"), strict=True):
+    for ax, unit in ((a_usd, "usd"), (a_hours, "gpu_hours")):
         chip = df[df["chip_curve"] & (df["unit"] == unit)]
         for (hw, kind), c in chip.groupby(["curve", "kind"], sort=False):
-            basis = (
-                c["cost_basis"].dropna().iloc[0]
-                if unit == "usd" and c["cost_basis"].notna().any()
-                else ""
-            )
-            label = f"{hw} {kind}" + (f" ({basis})" if basis else "")
-            ax.plot(
-                c["budget"],
-                c["loss"],
-                color=colors[hw],
-                ls="-" if kind == "moe" else "--",
-                lw=1.2,
-                label=label,
-            )
-        ax.set(
-            xscale="log",
-            xlabel="budget [USD, each chip's basis]" if unit == "usd" else "budget [GPU-hours]",
-        )
-        format_log_axis(ax.xaxis)
+            basis = c["cost_basis"].dropna()
+            label = f"{hw} {kind}" + (f" ({basis.iloc[0]})" if unit == "usd" and len(basis) else "")
+            ls = "-" if kind == "moe" else "--"
+            ax.plot(c["budget"], c["loss"], color=colors[hw], ls=ls, lw=1.2, label=label)
+        xlabel = "budget [USD, each chip's basis]" if unit == "usd" else "budget [GPU-hours]"
+        ax.set(xscale="log", xlabel=xlabel, ylabel="predicted loss [nats/token]")
     for _, m in marks.iterrows():
-        axes[1].scatter(
-            [m["gpu_hours"]],
-            [m["loss"]],
-            color=colors.get(m["hardware"], "k"),
-            marker="*",
-            s=90,
-            zorder=5,
-        )
-        axes[1].annotate(
-            m["run"],
-            (m["gpu_hours"], m["loss"]),
-            xytext=(4, 4),
-            textcoords="offset points",
-            fontsize=7,
-        )
+        color = colors.get(m["hardware"], "k")
+        a_hours.scatter([m["gpu_hours"]], [m["loss"]], color=color, marker="*", s=110, zorder=5)
+        a_hours.annotate(f"{m['run']} (as trained)", (m["gpu_hours"], m["loss"]), xytext=(5, 5),
+                         textcoords="offset points", fontsize=7)  # fmt: skip
+    rule_colors = {_rule_curve(r): f"C{i}" for i, r in enumerate(RULE_CHOICES)}
     rule = df[~df["chip_curve"] & (df["unit"] == "usd")]
-    for i, ((curve, kind), c) in enumerate(rule.groupby(["curve", "kind"], sort=False)):
-        color = f"C{i // 2}"
-        ax = axes[2]
-        ax.plot(
-            c["budget"],
-            c["loss"],
-            color=color,
-            ls="-" if kind == "moe" else "--",
-            lw=1.2,
-            label=f"{curve}, {kind}",
-        )
-        ax.fill_between(c["budget"], c["loss_p10"], c["loss_p90"], color=color, alpha=0.15, lw=0)
-    axes[2].set(xscale="log", xlabel="budget [USD, each chip's basis]")
-    format_log_axis(axes[2].xaxis)
-    axes[0].set_ylabel("predicted loss [nats/token, Ludziejewski et al. 2025's data]")
-    for ax in axes:
-        ax.legend(fontsize=6, ncols=2 if ax is not axes[2] else 1)
-    extrap = df["extrapolated"].mean()
+    for (curve, kind), c in rule.groupby(["curve", "kind"], sort=False):
+        color, ls = rule_colors[curve], "-" if kind == "moe" else "--"
+        a_rule.plot(c["budget"], c["loss"], color=color, ls=ls, lw=1.2, label=f"{curve}, {kind}")
+        a_rule.fill_between(c["budget"], c["loss_p10"], c["loss_p90"], color=color, alpha=0.12,
+                            lw=0)  # fmt: skip
+    a_rule.set(xscale="log", xlabel="budget [USD, each chip's basis]",
+               ylabel="predicted loss [nats/token] (80% band)")  # fmt: skip
+    mult = rule_multipliers(df)
+    for (unit, r, kind), c in mult.groupby(["unit", "rule", "kind"], sort=False):
+        ls = "-" if kind == "moe" else "--"
+        what = "USD" if unit == "usd" else "GPU-hours"
+        a_mult.plot(c["loss"], c["multiplier"], color=rule_colors[_rule_curve(r)], ls=ls,
+                    lw=1.2 if unit == "usd" else 2.2, alpha=1.0 if unit == "usd" else 0.45,
+                    label=f"rule {r}, {kind}, {what}")  # fmt: skip
+    a_mult.axhline(1.0, color="0.5", lw=0.8)
+    a_mult.invert_xaxis()
+    a_mult.set(xlabel="predicted loss reached under the rule [nats/token]",
+               ylabel="budget / budget without the rule, same loss")  # fmt: skip
+    for ax in (a_usd, a_hours, a_rule):
+        format_log_axis(ax.xaxis)
+    for ax in (a_usd, a_hours, a_rule, a_mult):
+        ax.legend(fontsize=6, ncols=2 if ax in (a_usd, a_hours) else 1)
+    extrap = 100 * df["extrapolated"].mean()
     fig.suptitle(
-        "What a budget buys: best predicted loss, dense (dashed) vs MoE (solid); "
-        f"{100 * extrap:.0f}% of "
-        "points extrapolate the law's fitted range",
-        fontsize=10,
+        "What a budget buys: lowest predicted loss (Ludziejewski et al. 2025) whose simulated "
+        f"cost fits; fleets of 1K-16K GPUs, <= {DAYS:g} days\n{extrap:.0f}% of the points lie "
+        "outside the law's fitted range (N_act <= 2.7B, D <= 80B tokens): read them as "
+        "extrapolations",
+        fontsize=9,
     )
     return save_figure(fig, stem)
 
 
 def write_frontier(df: pd.DataFrame, marks: pd.DataFrame, out: Path) -> list[Path]:
     return [
+        write_csv(rule_multipliers(df), out / "rule_multipliers.csv"),
         write_csv(df, out / "frontier.csv"),
         write_csv(marks, out / "frontier_anchors.csv"),
         *plot_frontier(df, marks, out / "frontier"),
@@ -281,6 +295,17 @@ def format_frontier(df: pd.DataFrame) -> str:
     )
 
 
+def format_rule_multipliers(df: pd.DataFrame) -> str:
+    """The export rules' cost at four budgets: the budget without the rule for the same loss."""
+    mult = rule_multipliers(df)
+    mult = mult[mult["unit"] == "usd"]
+    marks = np.geomspace(BUDGETS_USD[0], BUDGETS_USD[1], POINTS)[[0, 333, 666, 999]]
+    near = mult[np.isin(mult["budget"], marks)]
+    formats = {"budget": "${:,.0f}", "loss": "{:.3f}", "budget_without_rule": "${:,.0f}",
+               "multiplier": "{:.2f}x"}  # fmt: skip
+    return format_frame(near, formats, ["rule", "kind", *formats])
+
+
 # --- counterfactual ------------------------------------------------------------------------------
 
 #: DeepSeek-V3's bill (Table 1 of its report: 2,788K H800 GPU-hours at $2 per GPU-hour) and the
@@ -296,16 +321,29 @@ COUNTERFACTUAL_FLEETS = (
 
 
 def counterfactual(law: str = "ludziejewski2025") -> pd.DataFrame:
-    """The best dense and MoE model DeepSeek-V3's budget buys on each fleet, and its predicted
-    loss difference to the same budget on DeepSeek's own 2,048 H800s."""
+    """The best dense and MoE model DeepSeek-V3's budget buys on each fleet; its predicted loss
+    against the same budget on DeepSeek's own 2,048 H800s, and the budget those H800s would
+    need for the same loss (``h800_equivalent_usd``: what the fleet's dollars are worth)."""
     rows = []
     for hw, n in COUNTERFACTUAL_FLEETS:
         for kind in ("dense", "moe"):
             p = P.plan(budget_usd=COUNTERFACTUAL_USD, hardware=hw, n_gpus=n, kind=kind, law=law)
             rows.append(_plan_row(p))
     df = pd.DataFrame(rows)
-    base = df[df["hardware"] == COUNTERFACTUAL_FLEETS[0][0]].set_index("kind")["loss"]
-    df["loss_vs_h800"] = [r["loss"] - base[r["kind"]] for r in rows]
+    base_hw, base_n = COUNTERFACTUAL_FLEETS[0]
+    base = df[df["hardware"] == base_hw].set_index("kind")["loss"]
+    df["loss_vs_h800"] = df["loss"] - df["kind"].map(base)
+    equivalent = {}
+    for kind in ("dense", "moe"):
+        budgets = COUNTERFACTUAL_USD * np.geomspace(0.02, 50.0, 400)
+        ds = P.designs(law, kind, P._vocab(()))
+        costs = P.simulate_costs(ds, [base_hw], [base_n])
+        li = P.law_inputs(law, ds, costs.results)
+        curve = P.best_under_budget(law, li, costs, budgets, "usd")["loss"]
+        mine = df["kind"] == kind
+        # the loss falls with the budget: interpolate log(budget) against the reversed curve
+        equivalent[kind] = np.exp(np.interp(-df.loc[mine, "loss"], -curve, np.log(budgets)))
+        df.loc[mine, "h800_equivalent_usd"] = equivalent[kind]
     return df
 
 
@@ -340,6 +378,7 @@ def format_counterfactual(df: pd.DataFrame) -> str:
         "loss_p10": "{:.3f}",
         "loss_p90": "{:.3f}",
         "loss_vs_h800": "{:+.3f}",
+        "h800_equivalent_usd": "${:,.0f}",
         "gpu_hours": "{:,.0f}",
         "days": "{:.0f}",
         "mfu": "{:.2f}",

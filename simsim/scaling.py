@@ -410,3 +410,42 @@ def krajewski_total_params(n_active: ArrayLike) -> Array:
     """[KR24] §6.1: total non-embedding parameters ``d^2 (8E + 4) n_blocks`` of a model with
     ``N_act = 12 d^2 n_blocks`` active: ``(8E + 4) / 12`` times (43x at E = 64)."""
     return np.asarray(n_active, float) * (8.0 * KRAJEWSKI["expansion"] + 4.0) / 12.0
+
+
+@dataclass(frozen=True)
+class MoEAllocation:
+    """A compute-optimal fine-grained MoE under [KR24]: active and total non-embedding
+    parameters, tokens, granularity, loss."""
+
+    flops: float
+    n_active: float
+    n_total: float
+    n_tokens: float
+    granularity: int
+    loss: float
+    extrapolated: bool
+
+
+def krajewski_compute_optimal(
+    flops: float, granularities: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+) -> MoEAllocation:
+    """The (N_act, D, G) of lowest [KR24] loss whose Eq. 10 FLOPs equal ``flops``, over
+    ``granularities`` (powers of two, as every row of their Table 2) and a fine log grid of
+    N_act (the paper solves the same problem with Brent's method, §6.2)."""
+    if not flops > 0:
+        raise ValueError(f"flops={flops!r} must be > 0")
+    n_act = np.geomspace(1e5, 1e14, 9001)[:, None]
+    g = np.asarray(granularities, float)[None, :]
+    tokens = flops / krajewski_flops(n_act, 1.0, g)
+    loss_ = krajewski_loss(krajewski_total_params(n_act), tokens, g)
+    i, j = np.unravel_index(int(np.argmin(loss_)), loss_.shape)
+    fit = KRAJEWSKI_FITTED
+    n, d, gg = float(n_act[i, 0]), float(tokens[i, j]), int(g[0, j])
+    inside = (
+        fit["n_act"][0] <= n <= fit["n_act"][1]
+        and fit["tokens"][0] <= d <= fit["tokens"][1]
+        and gg <= fit["granularity"][1]
+    )
+    return MoEAllocation(
+        float(flops), n, float(krajewski_total_params(n)), d, gg, float(loss_[i, j]), not inside
+    )
