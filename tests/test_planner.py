@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import simsim
@@ -234,3 +235,23 @@ def test_frontier_curves_envelopes_and_anchors(tmp_path):
     assert np.isfinite(dsv3["frontier_moe_loss"])
     paths = F.write_frontier(df, marks, tmp_path)
     assert {p.name for p in paths} >= {"frontier.csv", "frontier.png", "frontier.svg"}
+
+
+def test_counterfactual_report_through_the_cli(tmp_path, capsys):
+    # simsim experiment=counterfactual, in-process: DeepSeek-V3's $5.576M on four fleets
+    from simsim.cli import run
+    from simsim.scenario import compose_dict
+
+    out = tmp_path / "cf"
+    assert run(compose_dict(["experiment=counterfactual", f"output.dir={out}"])) == 0
+
+    df = pd.read_csv(out / "counterfactual.csv")
+    assert set(df["hardware"]) == {"h800_sxm", "h100_sxm", "h20", "ascend_910c"}
+    h800 = df[df["hardware"] == "h800_sxm"]
+    # DeepSeek's own fleet spends the whole budget, and is worth itself on H800s
+    assert np.allclose(h800["cost_usd"], 5.576e6) and np.allclose(h800["loss_vs_h800"], 0.0)
+    assert np.allclose(h800["h800_equivalent_usd"], 5.576e6, rtol=1e-3)
+    h20 = df[df["hardware"] == "h20"]
+    assert (h20["h800_equivalent_usd"] < 5.576e6).all() and (h20["loss_vs_h800"] > 0).all()
+    printed = capsys.readouterr().out
+    assert "h800_equivalent_usd" in printed and "counterfactual.csv" in printed
