@@ -58,7 +58,7 @@ def frontier(
 ) -> pd.DataFrame:
     """The frontier table: per chip (and per export rule's best chip), per kind (dense, MoE),
     per unit (usd, gpu_hours), per budget: the best design, its loss and 80% band, what binds."""
-    ds = P.designs(law, "both", P._vocab(()))
+    ds = P.designs(law, "both", P.default_vocab(()))
     costs = P.simulate_costs(ds, hardware, fleets)
     li = P.law_inputs(law, ds, costs.results[: len(ds)])
     kinds = np.array([ds[i].kind for i in costs.design])
@@ -92,7 +92,7 @@ def _curve(
     kind: str,
     chip: str | None,
 ) -> pd.DataFrame:
-    sub = P._subset(costs, keep)
+    sub = P.subset(costs, keep)
     pick = P.best_under_budget(law, li, sub, budgets, unit, days)
     idx = pick["index"]
     ok = idx >= 0
@@ -275,21 +275,23 @@ def write_frontier(df: pd.DataFrame, marks: pd.DataFrame, out: Path) -> list[Pat
     ]
 
 
+#: Table formats of a design and its loss band.
+DESIGN_FORMATS = {
+    "n_params": "{:.3g}",
+    "n_active": "{:.3g}",
+    "tokens": "{:.3g}",
+    "loss": "{:.3f}",
+    "loss_p10": "{:.3f}",
+    "loss_p90": "{:.3f}",
+}
+
+
 def format_frontier(df: pd.DataFrame) -> str:
     """A few budgets of the USD frontier, per chip and rule: the best design and its loss."""
     show = df[df["unit"] == "usd"]
     marks = np.geomspace(BUDGETS_USD[0], BUDGETS_USD[1], POINTS)[[0, 333, 666, 999]]
     near = show[np.isin(show["budget"], marks)]
-    formats = {
-        "budget": "${:,.0f}",
-        "n_params": "{:.3g}",
-        "n_active": "{:.3g}",
-        "tokens": "{:.3g}",
-        "loss": "{:.3f}",
-        "loss_p10": "{:.3f}",
-        "loss_p90": "{:.3f}",
-        "days": "{:.0f}",
-    }
+    formats = {"budget": "${:,.0f}", **DESIGN_FORMATS, "days": "{:.0f}"}
     return format_frame(
         near, formats, ["curve", "kind", *formats, "n_gpus", "binding", "extrapolated"]
     )
@@ -336,7 +338,7 @@ def counterfactual(law: str = "ludziejewski2025") -> pd.DataFrame:
     equivalent = {}
     for kind in ("dense", "moe"):
         budgets = COUNTERFACTUAL_USD * np.geomspace(0.02, 50.0, 400)
-        ds = P.designs(law, kind, P._vocab(()))
+        ds = P.designs(law, kind, P.default_vocab(()))
         costs = P.simulate_costs(ds, [base_hw], [base_n])
         li = P.law_inputs(law, ds, costs.results)
         curve = P.best_under_budget(law, li, costs, budgets, "usd")["loss"]
@@ -371,12 +373,7 @@ def _plan_row(p: P.Plan) -> dict[str, Any]:
 
 def format_counterfactual(df: pd.DataFrame) -> str:
     formats = {
-        "n_params": "{:.3g}",
-        "n_active": "{:.3g}",
-        "tokens": "{:.3g}",
-        "loss": "{:.3f}",
-        "loss_p10": "{:.3f}",
-        "loss_p90": "{:.3f}",
+        **DESIGN_FORMATS,
         "loss_vs_h800": "{:+.3f}",
         "h800_equivalent_usd": "${:,.0f}",
         "gpu_hours": "{:,.0f}",

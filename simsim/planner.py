@@ -195,7 +195,7 @@ def law_inputs(law: str, ds: Sequence[Design], results: Sequence[Result]) -> Law
     dense = np.array([d.kind == "dense" for d in ds])
     total = np.array([r.total_params for r in results])
     active = np.array([r.active_params for r in results])
-    emb = np.array([_embedding(d.model) for d in ds])
+    emb = np.array([embedding_params(d.model) for d in ds])
     experts = np.array([d.n_experts for d in ds], float)
     gran = np.array([d.granularity for d in ds], float)
     if law == "ludziejewski2025":
@@ -220,7 +220,7 @@ def law_inputs(law: str, ds: Sequence[Design], results: Sequence[Result]) -> Law
     return LawInputs(n, experts, gran, dense, in_box, (5e9, 5e11), None)
 
 
-def _embedding(model: Mapping[str, Any]) -> float:
+def embedding_params(model: Mapping[str, Any]) -> float:
     tied = model.get("tie_embeddings", False)
     return float(model["vocab_size"] * model["d_model"] * (1 if tied else 2))
 
@@ -469,7 +469,7 @@ def plan(
         raise ConfigError(f"days={days!r}: must be a finite number > 0")
     chips = _chips(hardware, rule)
     fleets = _fleets(n_gpus)
-    ds = designs(law, kind, _vocab(overrides))
+    ds = designs(law, kind, default_vocab(overrides))
     costs = simulate_costs(ds, chips, fleets, overrides)
     if unit == "usd":
         priced = {h for h, u in zip(costs.hardware, costs.usd, strict=True) if np.isfinite(u)}
@@ -519,7 +519,7 @@ def _fleets(n_gpus: int | Sequence[int] | None) -> list[int]:
     return out
 
 
-def _vocab(overrides: Sequence[str]) -> int:
+def default_vocab(overrides: Sequence[str]) -> int:
     return int(compose_dict(list(overrides))["model"]["vocab_size"])
 
 
@@ -544,7 +544,7 @@ def _alternatives(
             )
             if not keep.any():
                 continue
-            sub = _subset(costs, keep)
+            sub = subset(costs, keep)
             pick = best_under_budget(law, li, sub, np.array([budget]), unit, days)
             j = int(pick["index"][0])
             if j < 0:
@@ -574,7 +574,7 @@ def _alternatives(
     return tuple(sorted(out, key=lambda r: r["loss"]))
 
 
-def _subset(costs: Costs, keep: NDArray[np.bool_]) -> Costs:
+def subset(costs: Costs, keep: NDArray[np.bool_]) -> Costs:
     idx = np.nonzero(keep)[0]
     out: dict[str, Any] = {}
     for f in dataclasses.fields(Costs):

@@ -161,7 +161,7 @@ def test_plan_on_simulated_costs_lies_on_the_chinchilla_ray(h100_plan: P.Plan):
     # The simulated cost per token is close to FLOP-proportional (6N plus attention, an MFU
     # that varies with the shape): the chosen (N, D) is near the optimum of its own 6ND.
     p = h100_plan
-    n = p.n_params - P._embedding(p.model)  # Chinchilla's N: non-embedding
+    n = p.n_params - P.embedding_params(p.model)  # Chinchilla's N: non-embedding
     opt = S.compute_optimal(6.0 * n * p.tokens, "besiroglu2024")
     assert n == pytest.approx(opt.n_params, rel=0.35)
     assert p.gpu_hours == pytest.approx(2e5, rel=1e-9)
