@@ -122,7 +122,7 @@ class Plan:
 # --- the design space ------------------------------------------------------------------------
 
 
-def designs(law: str, kind: str, vocab_size: int) -> list[Design]:
+def designs(law: str, kind: str, vocab_size: int, experts: Sequence[int] = EXPERTS) -> list[Design]:
     """The shapes a law can judge: dense always (but not under an MoE-only question), MoE in
     the law's own family."""
     _check_choice("law", law, LAWS)
@@ -134,7 +134,7 @@ def designs(law: str, kind: str, vocab_size: int) -> list[Design]:
         for n in MOE_SIZES:
             base = dense_shape(n, vocab_size, "")
             if law == "ludziejewski2025":
-                for e in EXPERTS:
+                for e in experts:
                     moe = {"n_experts": e, "top_k": 1, "d_ff_expert": base["d_ff"]}
                     out.append(
                         Design("moe", _moe_shape(base, moe, f"moe_{n:.3g}_e{e}"), n_experts=e)

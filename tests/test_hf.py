@@ -184,6 +184,9 @@ PUBLISHED = {
     "deepseek_v3": (671e9, 37e9, 1e9, False),  # model card; MTP module not counted
     "mixtral_8x22b": (141e9, 39e9, 1e9, False),  # Mistral AI announcement
     "qwen3_32b": (32.8e9, None, 0.1e9, False),  # model card
+    "mistral_7b": (7.3e9, None, 0.1e9, False),  # Mistral AI announcement: "a 7.3B parameter model"
+    "phi3_mini": (3.8e9, None, 0.1e9, False),  # model card: "3.8B parameters"
+    "dbrx_base": (132e9, 36e9, 1e9, False),  # Databricks model card: "132B total ... 36B active"
 }
 
 
