@@ -357,10 +357,11 @@ def best_under_budget(
     best_tokens = tokens[rows, idx]
     best_loss = loss[rows, idx]
     # memory: the unconstrained shapes, costed at their neighbour's cost per FLOP
-    est = _estimated_per_token(costs, per_token)
-    t_est = np.minimum(
-        b / est[None, :], np.inf if days is None else days / _estimated_days(costs)[None, :]
-    )
+    family = li_c.experts * 1000.0 + li_c.granularity  # dense: 1 expert, granularity 1
+    est = _estimated_per_token(costs, per_token, family)
+    t_est = b / est[None, :]
+    if days is not None:
+        t_est = np.minimum(t_est, days / _estimated_per_token(costs, costs.days, family)[None, :])
     loss_est = np.where(np.isfinite(est)[None, :], predicted_loss(law, li_c, t_est), np.inf)
     memory = (loss_est.min(axis=1) < best_loss - 1e-9) & ~none
     # the band: the cost model's error moves the tokens the budget buys; the law has its own
@@ -391,14 +392,14 @@ def _gather(li: LawInputs, idx: NDArray[np.int64]) -> LawInputs:
     )
 
 
-def _estimated_per_token(costs: Costs, per_token: Array) -> Array:
+def _estimated_per_token(costs: Costs, per_token: Array, family: Array) -> Array:
     """Cost per token of every candidate; an infeasible one at the cost per FLOP of the largest
-    feasible candidate of the same chip and fleet below it in FLOPs (NaN if none)."""
+    feasible candidate of the same chip, fleet and design family (dense, or the MoE's experts
+    and granularity) below it in FLOPs (NaN if none)."""
     est = np.where(costs.feasible, per_token, np.nan)
-    for key in set(zip(costs.hardware, costs.n_gpus.tolist(), strict=True)):
-        members = np.array(
-            [(h, n) == key for h, n in zip(costs.hardware, costs.n_gpus.tolist(), strict=True)]
-        )
+    keys = list(zip(costs.hardware, costs.n_gpus.tolist(), family.tolist(), strict=True))
+    for key in set(keys):
+        members = np.array([k == key for k in keys])
         ok = members & costs.feasible & np.isfinite(per_token)
         if not ok.any():
             continue
@@ -408,10 +409,6 @@ def _estimated_per_token(costs: Costs, per_token: Array) -> Array:
         pos = np.searchsorted(f_ok, costs.flops[bad], side="right") - 1
         est[bad] = np.where(pos >= 0, c_ok[np.maximum(pos, 0)] * costs.flops[bad], np.nan)
     return est
-
-
-def _estimated_days(costs: Costs) -> Array:
-    return _estimated_per_token(costs, costs.days)
 
 
 # --- the public planner ------------------------------------------------------------------------
