@@ -457,12 +457,12 @@ def plan(
         raise ConfigError("give exactly one of budget_usd and gpu_hours")
     budget = budget_usd if budget_usd is not None else gpu_hours
     unit = "usd" if budget_usd is not None else "gpu_hours"
-    if not (isinstance(budget, int | float) and np.isfinite(budget) and budget > 0):
+    if not (_is_number(budget) and np.isfinite(budget) and budget > 0):
         raise ConfigError(
             f"{'budget_usd' if unit == 'usd' else 'gpu_hours'}={budget!r}: "
             "must be a finite number > 0"
         )
-    if days is not None and not (np.isfinite(days) and days > 0):
+    if days is not None and not (_is_number(days) and np.isfinite(days) and days > 0):
         raise ConfigError(f"days={days!r}: must be a finite number > 0")
     chips = _chips(hardware, rule)
     fleets = _fleets(n_gpus)
@@ -485,6 +485,10 @@ def plan(
         )
     alternatives = _alternatives(law, li, costs, ds, budget, unit, days)
     return _plan_of(law, li, costs, ds, pick, i, alternatives)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float | np.number) and not isinstance(x, bool)
 
 
 def _chips(hardware: str | Sequence[str] | None, rule: str | None) -> list[str]:

@@ -205,6 +205,8 @@ def test_rules_and_bad_input_are_named():
         ({"budget_usd": 1e6, "hardware": "tpu_v9"}, "hardware='tpu_v9'"),
         ({"budget_usd": 1e6, "n_gpus": 0}, "n_gpus=0"),
         ({"budget_usd": 1e6, "days": 0}, "days=0"),
+        ({"budget_usd": 1e6, "days": "ten"}, "days='ten'"),
+        ({"budget_usd": True}, "budget_usd=True"),
         ({"budget_usd": 1e6, "kind": "moe", "law": "besiroglu2024"}, "no MoE form"),
     ]
     for kwargs, message in cases:
