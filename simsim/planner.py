@@ -455,13 +455,14 @@ def plan(
     """
     if (budget_usd is None) == (gpu_hours is None):
         raise ConfigError("give exactly one of budget_usd and gpu_hours")
-    budget = budget_usd if budget_usd is not None else gpu_hours
+    given = budget_usd if budget_usd is not None else gpu_hours
     unit = "usd" if budget_usd is not None else "gpu_hours"
-    if not (_is_number(budget) and np.isfinite(budget) and budget > 0):
+    if not (_is_number(given) and np.isfinite(given) and float(given) > 0):  # type: ignore[arg-type]
         raise ConfigError(
-            f"{'budget_usd' if unit == 'usd' else 'gpu_hours'}={budget!r}: "
+            f"{'budget_usd' if unit == 'usd' else 'gpu_hours'}={given!r}: "
             "must be a finite number > 0"
         )
+    budget = float(given)  # type: ignore[arg-type]
     if days is not None and not (_is_number(days) and np.isfinite(days) and days > 0):
         raise ConfigError(f"days={days!r}: must be a finite number > 0")
     chips = _chips(hardware, rule)
