@@ -20,8 +20,11 @@ import pandas as pd
 from . import planner as P
 from . import scaling as S
 from .output import write_csv
+from .physics.architecture import param_counts
 from .plots import format_log_axis, save_figure, styled, subplots
 from .report import format_frame
+from .scenario import arch_from_model, compose, resolve
+from .schema import Scenario
 from .validation import load_reference
 
 #: Budgets of the frontier: 1,000 points, log-spaced. Dollars from a $100K ablation to $300M
@@ -39,13 +42,18 @@ EXPERTS = (8, 16, 32)
 DAYS = 90.0
 #: The export rules of simsim.export_control, and "none" (every chip).
 RULE_CHOICES: tuple[str | None, ...] = (None, "2022-10", "2023-10")
-#: Published runs marked on the frontier: (reference-set id, preset, chip, the law's E).
-#: DeepSeek-V3's 256 routed experts with 8 active hold 32 top-k-sized expert groups: E = 32 is
-#: read as "total routed / active routed" (granularity and the shared expert ignored).
-ANCHORS = (
-    ("dsv3-total", "deepseek_v3", "h800_sxm", 32, 14.8e12),
-    ("llama31-405b", "llama3_405b", "h100_sxm", 1, 15.6e12),
-)
+#: Published runs marked on the frontier (reference-set ids, simsim/data/published_runs.yaml):
+#: their model, chip, tokens and GPU-hours are the reference row's. An MoE enters the law with
+#: E = routed experts / active routed experts (DeepSeek-V3: 256 / 8 = 32 top-k-sized groups;
+#: granularity and the shared expert ignored).
+ANCHORS = ("dsv3-total", "llama31-405b")
+
+
+def reference_run(run_id: str) -> tuple[Scenario, float, str]:
+    """A reference-set row's scenario (main pre-training stage), published GPU-hours, source."""
+    row = next(r for r in load_reference() if r["id"] == run_id)
+    hours = next(m["value"] for m in row["metrics"] if m["metric"] == "gpu_hours")
+    return resolve(compose(list(row["scenario"]))), float(hours), str(row["source"])
 
 
 def _budgets(unit: str) -> np.ndarray:
@@ -70,14 +78,15 @@ def frontier(
         budgets = _budgets(unit)
         for kind in ("dense", "moe"):
             for hw in hardware:
-                keep = (kinds == kind) & np.array([h == hw for h in costs.hardware])
-                rows.append(_curve(law, li, costs, ds, keep, budgets, unit, days, hw, kind, hw))
+                keep = (kinds == kind) & (np.array(costs.hardware) == hw)
+                sub = P.subset(costs, keep)
+                rows.append(_curve(law, li, sub, budgets, unit, days, hw, kind, chip_curve=True))
             for rule in RULE_CHOICES:
-                chips = P.allowed_chips(rule, hardware)
-                keep = (kinds == kind) & np.isin(costs.hardware, chips)
-                label = f"best allowed under {rule or 'no rule'}"
+                keep = (kinds == kind) & np.isin(costs.hardware, P.allowed_chips(rule, hardware))
+                sub = P.subset(costs, keep)
+                label = _rule_curve(rule)
                 rows.append(
-                    _curve(law, li, costs, ds, keep, budgets, unit, days, label, kind, None)
+                    _curve(law, li, sub, budgets, unit, days, label, kind, chip_curve=False)
                 )
     return pd.concat(rows, ignore_index=True)
 
@@ -85,17 +94,16 @@ def frontier(
 def _curve(
     law: str,
     li: P.LawInputs,
-    costs: P.Costs,
-    ds: list[P.Design],
-    keep: np.ndarray,
+    sub: P.Costs,
     budgets: np.ndarray,
     unit: str,
     days: float | None,
     label: str,
     kind: str,
-    chip: str | None,
+    *,
+    chip_curve: bool,
 ) -> pd.DataFrame:
-    sub = P.subset(costs, keep)
+    """One curve of the frontier table: the best of the candidates ``sub`` at each budget."""
     pick = P.best_under_budget(law, li, sub, budgets, unit, days)
     idx = pick["index"]
     ok = idx >= 0
@@ -135,7 +143,7 @@ def _curve(
                 for w, m, o in zip(pick["wall_clock"], pick["memory"], ok, strict=True)
             ],
             "extrapolated": ~in_box & ok,
-            "chip_curve": chip is not None,
+            "chip_curve": chip_curve,
         }
     )
 
@@ -149,19 +157,22 @@ def _binding(wall: bool, memory: bool, ok: bool) -> str:
 def anchors(df: pd.DataFrame, law: str = "ludziejewski2025") -> pd.DataFrame:
     """Where DeepSeek-V3 and Llama 3.1 405B sit: their published GPU-hours and their loss under
     ``law``, against their chip's frontier at the same GPU-hours."""
-    from .physics.architecture import param_counts
-    from .scenario import arch_from_model, compose, resolve
-
-    ref = {r["id"]: r for r in load_reference()}
+    if law != "ludziejewski2025":
+        raise ValueError("anchors are placed under ludziejewski2025 only")
     rows = []
-    for run_id, preset, chip, experts, tokens in ANCHORS:
-        hours = next(m["value"] for m in ref[run_id]["metrics"] if m["metric"] == "gpu_hours")
-        pc = param_counts(arch_from_model(resolve(compose([f"model={preset}"])).model))
-        n_act = float(pc["active"])
-        if law != "ludziejewski2025":
-            raise ValueError("anchors are placed under ludziejewski2025 only")
+    for run_id in ANCHORS:
+        sc, hours, source = reference_run(run_id)
+        moe, chip, tokens = sc.model.moe, sc.hardware.name, sc.training.tokens
+        experts = moe.n_experts // moe.top_k if moe else 1
+        n_act = float(param_counts(arch_from_model(sc.model))["active"])
         loss = float(S.ludziejewski_loss(n_act, tokens, experts))
         curve = df[(df["curve"] == chip) & (df["unit"] == "gpu_hours")]
+        at = {  # the chip's frontier at the run's GPU-hours (NaN without a curve of that chip)
+            kind: float(np.interp(np.log(hours), np.log(c["budget"]), c["loss"]))
+            if len(c := curve[curve["kind"] == kind])
+            else float("nan")
+            for kind in ("dense", "moe")
+        }
         out = {
             "run": run_id,
             "hardware": chip,
@@ -170,17 +181,11 @@ def anchors(df: pd.DataFrame, law: str = "ludziejewski2025") -> pd.DataFrame:
             "n_experts": experts,
             "tokens": tokens,
             "loss": loss,
-            "source": ref[run_id]["source"],
+            "source": source,
+            "frontier_dense_loss": at["dense"],
+            "frontier_moe_loss": at["moe"],
+            "above_best_frontier": loss - float(np.fmin(at["dense"], at["moe"])),
         }
-        for kind in ("dense", "moe"):  # NaN when the frontier has no curve of that chip
-            c = curve[curve["kind"] == kind]
-            out[f"frontier_{kind}_loss"] = (
-                float(np.interp(np.log(hours), np.log(c["budget"]), c["loss"]))
-                if len(c)
-                else float("nan")
-            )
-        best = min(out["frontier_dense_loss"], out["frontier_moe_loss"])
-        out["above_best_frontier"] = loss - best
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -325,10 +330,8 @@ def format_rule_multipliers(df: pd.DataFrame) -> str:
 
 # --- counterfactual ------------------------------------------------------------------------------
 
-#: DeepSeek-V3's bill (Table 1 of its report: 2,788K H800 GPU-hours at $2 per GPU-hour) and the
-#: fleets it is replayed on: DeepSeek's own, the same count of H100s, the H20s a buyer gets for
-#: about the same money, and Huawei's Ascend 910C.
-COUNTERFACTUAL_USD = 5.576e6
+#: The fleets DeepSeek-V3's bill is replayed on, as issue 15 poses the question: DeepSeek's own
+#: 2,048 H800 (its report §3.1), 2,048 H100, 10,000 H20, 2,048 Ascend 910C.
 COUNTERFACTUAL_FLEETS = (
     ("h800_sxm", 2048),
     ("h100_sxm", 2048),
@@ -337,30 +340,40 @@ COUNTERFACTUAL_FLEETS = (
 )
 
 
+def counterfactual_budget() -> float:
+    """DeepSeek-V3's whole bill in dollars: its published GPU-hours (reference row
+    ``dsv3-total``) at the H800 preset's rental price (the report's $2 per GPU-hour)."""
+    sc, hours, _ = reference_run("dsv3-total")
+    assert sc.hardware.price_usd_per_hour is not None  # the h800_sxm preset has one
+    return hours * sc.hardware.price_usd_per_hour
+
+
 def counterfactual(law: str = "ludziejewski2025") -> pd.DataFrame:
     """The best dense and MoE model DeepSeek-V3's budget buys on each fleet; its predicted loss
     against the same budget on DeepSeek's own 2,048 H800s, and the budget those H800s would
     need for the same loss (``h800_equivalent_usd``: what the fleet's dollars are worth)."""
+    budget = counterfactual_budget()
     rows = []
     for hw, n in COUNTERFACTUAL_FLEETS:
         for kind in ("dense", "moe"):
-            p = P.plan(budget_usd=COUNTERFACTUAL_USD, hardware=hw, n_gpus=n, kind=kind, law=law)
+            p = P.plan(budget_usd=budget, hardware=hw, n_gpus=n, kind=kind, law=law)
             rows.append(_plan_row(p))
     df = pd.DataFrame(rows)
     base_hw, base_n = COUNTERFACTUAL_FLEETS[0]
     base = df[df["hardware"] == base_hw].set_index("kind")["loss"]
     df["loss_vs_h800"] = df["loss"] - df["kind"].map(base)
-    equivalent = {}
+    # the budget DeepSeek's own fleet needs for each loss: its frontier, simulated once
+    ds = P.designs(law, "both", P.default_vocab(()))
+    costs = P.simulate_costs(ds, [base_hw], [base_n])
+    li = P.law_inputs(law, ds, costs.results)
+    budgets = budget * np.geomspace(0.02, 50.0, 400)
     for kind in ("dense", "moe"):
-        budgets = COUNTERFACTUAL_USD * np.geomspace(0.02, 50.0, 400)
-        ds = P.designs(law, kind, P.default_vocab(()))
-        costs = P.simulate_costs(ds, [base_hw], [base_n])
-        li = P.law_inputs(law, ds, costs.results)
-        curve = P.best_under_budget(law, li, costs, budgets, "usd")["loss"]
+        sub = P.subset(costs, np.array([d.kind == kind for d in ds]))
+        curve = P.best_under_budget(law, li, sub, budgets, "usd")["loss"]
         mine = df["kind"] == kind
         # the loss falls with the budget: interpolate log(budget) against the reversed curve
-        equivalent[kind] = np.exp(np.interp(-df.loc[mine, "loss"], -curve, np.log(budgets)))
-        df.loc[mine, "h800_equivalent_usd"] = equivalent[kind]
+        need = np.interp(-df.loc[mine, "loss"], -curve, np.log(budgets))
+        df.loc[mine, "h800_equivalent_usd"] = np.exp(need)
     return df
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,9 @@ from .api import simulate_many
 from .checks import validate
 from .errors import ConfigError
 from .export_control import RULES, classify
+from .physics import architecture as A
 from .result import Result
-from .scenario import available_presets, compose_dict, resolve
+from .scenario import arch_from_model, available_presets, compose_dict, resolve
 from .schema import convert
 from .shapes import dense_shape
 
@@ -67,7 +69,7 @@ GRANULARITIES = (1, 2, 4, 8, 16)
 #: Reference run length the per-token costs are simulated at (every cost is linear in tokens:
 #: the goodput of :mod:`simsim.physics.reliability` does not depend on the run's length).
 REF_TOKENS = 1e12
-Z80 = 1.2815515655446004  # standard normal quantile of 0.9: a +-z band holds 80%
+Z80 = NormalDist().inv_cdf(0.9)  # a +-z band of a normal error holds 80%
 
 
 @dataclass(frozen=True)
@@ -214,15 +216,16 @@ def law_inputs(law: str, ds: Sequence[Design], results: Sequence[Result]) -> Law
         return LawInputs(
             total - emb, experts, gran, dense, in_box, fit["tokens"], S.KRAJEWSKI["rmse"]
         )
-    # Chinchilla: Hoffmann et al. 2022 trained 70M-16B parameters on 5B-500B tokens
     n = total - emb
-    in_box = (n >= 7e7) & (n <= 1.6e10)
-    return LawInputs(n, experts, gran, dense, in_box, (5e9, 5e11), None)
+    fit = S.CHINCHILLA_FITTED
+    in_box = (n >= fit["n_params"][0]) & (n <= fit["n_params"][1])
+    return LawInputs(n, experts, gran, dense, in_box, fit["tokens"], None)
 
 
 def embedding_params(model: Mapping[str, Any]) -> float:
-    tied = model.get("tie_embeddings", False)
-    return float(model["vocab_size"] * model["d_model"] * (1 if tied else 2))
+    """Embedding (and untied LM head) parameters of a model section
+    (:func:`simsim.physics.architecture.embedding_params`)."""
+    return float(A.embedding_params(arch_from_model(convert("model", model))))
 
 
 def predicted_loss(law: str, li: LawInputs, tokens: Array) -> Array:
@@ -357,7 +360,9 @@ def best_under_budget(
     best_tokens = tokens[rows, idx]
     best_loss = loss[rows, idx]
     # memory: the unconstrained shapes, costed at their neighbour's cost per FLOP
-    family = li_c.experts * 1000.0 + li_c.granularity  # dense: 1 expert, granularity 1
+    # a design family: dense (1 expert), or the MoE's expert count and granularity
+    family = np.unique(np.column_stack([li_c.experts, li_c.granularity]), axis=0,
+                       return_inverse=True)[1].ravel()  # fmt: skip
     est = _estimated_per_token(costs, per_token, family)
     t_est = b / est[None, :]
     if days is not None:
@@ -392,7 +397,7 @@ def _gather(li: LawInputs, idx: NDArray[np.int64]) -> LawInputs:
     )
 
 
-def _estimated_per_token(costs: Costs, per_token: Array, family: Array) -> Array:
+def _estimated_per_token(costs: Costs, per_token: Array, family: NDArray[np.intp]) -> Array:
     """Cost per token of every candidate; an infeasible one at the cost per FLOP of the largest
     feasible candidate of the same chip, fleet and design family (dense, or the MoE's experts
     and granularity) below it in FLOPs (NaN if none)."""

@@ -317,6 +317,9 @@ LUDZIEJEWSKI_TABLE4 = {
 #: E in {1, 2, 4, 8, 16, 32}, N_total <= 5.0B.
 LUDZIEJEWSKI_FITTED = {"n_act": (79e6, 2.7e9), "tokens": (0.5e9, 80e9), "experts": (1, 32)}
 
+#: [H22] abstract: "over 400 language models ranging from 70 million to over 16 billion
+#: parameters on 5 to 500 billion tokens".
+CHINCHILLA_FITTED = {"n_params": (7e7, 1.6e10), "tokens": (5e9, 5e11)}
 #: [KR24] Table 1 (v1): MoE row (expansion rate E = 64) and dense row, same data (C4), shared c.
 #: Fit RMSE 0.015, validation RMSE 0.019 (§5.3-5.4).
 KRAJEWSKI = {"a": 18.1, "alpha": 0.115, "b": 30.8, "beta": 0.147, "g": 2.1, "gamma": 0.58,
