@@ -88,8 +88,9 @@ OUTPUT_FILES = frozenset(
     {
         "result.json", "result.csv", "summary.txt", "sweep.csv", "sweep.parquet",
         *(f"{stem}.{ext}" for stem in ("flops_breakdown", "cost_breakdown", "export_controls",
-                                       "moe_multiplier") for ext in ("png", "svg")),
-        "export_controls.csv", "dense_vs_moe.csv",
+                                       "moe_multiplier", "frontier") for ext in ("png", "svg")),
+        "export_controls.csv", "variance_share.csv", "dense_vs_moe.csv", "frontier.csv",
+        "frontier_anchors.csv", "rule_multipliers.csv", "counterfactual.csv",
     }
 )  # fmt: skip
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from simsim import validation_report
-from simsim.output import OUTPUT_FILES, staged_output
+from simsim.output import staged_output
 
 from .conftest import run_cli
 
@@ -47,7 +47,6 @@ def test_a_new_run_removes_the_files_the_old_one_left(tmp_path: Path):
     names = {p.name for p in out.iterdir()} - {".simsim.lock"}
     assert names == {"result.json", "notes.txt"}
     assert (out / "result.json").read_text() == "new"
-    assert "cost_breakdown.png" in OUTPUT_FILES
 
 
 def test_concurrent_runs_into_one_directory_do_not_mix(tmp_path: Path):

@@ -12,6 +12,7 @@ import simsim
 from simsim import planner as P
 from simsim import scaling as S
 from simsim.errors import ConfigError
+from simsim.output import OUTPUT_FILES
 
 # --- Ludziejewski et al. 2025 (arXiv:2502.05172) ---------------------------------------------
 
@@ -238,6 +239,8 @@ def test_frontier_curves_envelopes_and_anchors(tmp_path):
     assert np.isfinite(dsv3["frontier_moe_loss"])
     paths = F.write_frontier(df, marks, tmp_path)
     assert {p.name for p in paths} >= {"frontier.csv", "frontier.png", "frontier.svg"}
+    # a later run into the same directory removes what this one wrote (simsim.output)
+    assert {p.name for p in paths} <= OUTPUT_FILES
 
 
 def test_counterfactual_report_through_the_cli(tmp_path, capsys):
@@ -248,6 +251,7 @@ def test_counterfactual_report_through_the_cli(tmp_path, capsys):
     out = tmp_path / "cf"
     assert run(compose_dict(["experiment=counterfactual", f"output.dir={out}"])) == 0
 
+    assert {p.name for p in out.iterdir()} - {".simsim.lock"} <= OUTPUT_FILES
     df = pd.read_csv(out / "counterfactual.csv")
     assert set(df["hardware"]) == {"h800_sxm", "h100_sxm", "h20", "ascend_910c"}
     h800 = df[df["hardware"] == "h800_sxm"]
