@@ -5,8 +5,9 @@ gives: ``software.kernel_efficiency``, the fraction of best-case kernel speed (t
 MAMF rate for GEMMs, the stack's fused-attention rate) the stack reaches end to end. It is
 fitted here, by grid search minimising the median absolute log error, on every steady-state
 published figure (MFU, TFLOP/s, tokens/s, step time) of that stack
-(:func:`simsim.validation.fold_constants` with nothing held out). ``simsim-validate --lofo``
-judges the method: each study predicted with the constants fitted without it.
+(:func:`simsim.validation.fold_constants` with nothing held out). ``simsim-validate``
+(leaving one study out, its default) judges the method: each study predicted with the
+constants fitted without it.
 
 Two constants are measured from published A/B pairs that change one setting of one run
 (:func:`fit_pair`): ``efficiency.moe_load_imbalance``, the busiest expert-parallel rank's load

@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .performance import Layout, Shape, Workload, machine, spread, stack_machines, step_time
+from .performance import (
+    Layout,
+    Shape,
+    Workload,
+    machine,
+    spread,
+    stack_machines,
+    step_time,
+    take,
+)
 from .physics import architecture as A
 from .physics import memory as M
 from .physics.pipeline import SCHEDULE_CODES, in_flight_microbatches
@@ -256,9 +265,11 @@ def _memory(
 
 def _imbalance(sc: Scenario) -> float:
     """Routed load of the busiest expert-parallel rank over the mean: the model's
-    ``moe.load_imbalance``, else the default of dropless learned routing."""
+    ``moe.load_imbalance``, else the default of dropless learned routing. With token dropping
+    (``moe.capacity_factor`` set) no rank exceeds its capacity and every expert's batch is
+    padded to it: the capacity factor is the whole cost, and the imbalance is 1."""
     moe = sc.model.moe
-    if moe is None:
+    if moe is None or moe.capacity_factor is not None:
         return 1.0
     return moe.load_imbalance or sc.efficiency.moe_load_imbalance
 
@@ -361,7 +372,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
 
     n = per([s.cluster.n_gpus for s in scs])
     seq_s: Any = scs[0].training.seq_len if n_sc == 1 else _f([s.training.seq_len for s in scs])
-    seq = _take(seq_s, s_idx)
+    seq = take(seq_s, s_idx)
     seqs = per([s.training.global_batch_tokens / s.training.seq_len for s in scs])
     usable_s = [s.hardware.hbm_gib * GIB * s.efficiency.usable_hbm_fraction for s in scs]
     usable = per(usable_s)
@@ -409,20 +420,20 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         lay = Layout(
             tp=tp[idx], pp=pp[idx], cp=cp[idx], ep=ep[idx], dp=dp[idx], zero_stage=zs[idx],
             micro_batch=mb[idx], schedule=code[idx], v=v[idx], m=m[idx],
-            max_nodes=_take(per([float(x.max_nodes_per_token or np.inf) if x else np.inf
+            max_nodes=take(per([float(x.max_nodes_per_token or np.inf) if x else np.inf
                                  for x in moe]), idx),
         )  # fmt: skip
         fidx = s_idx[idx]
         wl = Workload(
-            arch_s, _take(seq, idx), tr0.precision, tr0.recompute, _take(n, idx),
-            capacity_factor=_take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
+            arch_s, take(seq, idx), tr0.precision, tr0.recompute, take(n, idx),
+            capacity_factor=take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
                                   idx),
-            load_imbalance=_take(per([_imbalance(s) for s in scs]), idx),
+            load_imbalance=take(per([_imbalance(s) for s in scs]), idx),
         )  # fmt: skip
         mc = machine(sc0) if n_sc == 1 else stack_machines([machine(s) for s in scs])
         if n_sc > 1:
             mc = mc.take(fidx)
-        sp = _stage_params({k: _take(val, idx) for k, val in terms.items()}, lay.tp, lay.pp,
+        sp = _stage_params({k: take(val, idx) for k, val in terms.items()}, lay.tp, lay.pp,
                            lay.ep)  # fmt: skip
         shape = Shape.of(arch_s, seq_s)
         breakdown = step_time(wl, mc, lay, sp, shape if n_sc == 1 else shape.take(fidx))
@@ -534,8 +545,3 @@ def _infeasible(
             f"against {usable / 1e9:.1f} GB usable ({hbm:g} GiB = {hbm * GIB / 1e9:.1f} GB of HBM)"
         )
     return LayoutChoice(False, {}, {}, reason, rejected, n_candidates)
-
-
-def _take(x: Any, index: NDArray[np.intp]) -> Any:
-    a = np.asarray(x)
-    return a[index] if a.ndim else x

@@ -89,17 +89,21 @@ class _Reader:
         return value
 
 
-def _act(r: _Reader, model_type: str) -> str:
+def _act(r: _Reader, model_type: str, key: str = "hidden_act", name: Any = None) -> str:
+    """simsim's FFN of the activation ``name`` (default: the file's ``hidden_act``); ``key``
+    names it in an error."""
     if model_type in _GEMMA_TYPES:
         return "geglu"
-    act = str(r.cfg.get("hidden_act", r.cfg.get("hidden_activation", "silu"))).lower()
+    if name is None:
+        name = r.cfg.get("hidden_act", r.cfg.get("hidden_activation", "silu"))
+    act = str(name).lower()
     if act in _GATED_ACTS:
         return _GATED_ACTS[act]
     if act.startswith("gelu"):
         return "gelu"
     if act in {"relu2", "squared_relu"}:
         return "relu2"
-    raise r.fail("hidden_act", f"={act!r} is not supported; simsim knows silu/swish (SwiGLU), "
+    raise r.fail(key, f"={act!r} is not supported; simsim knows silu/swish (SwiGLU), "
                  "gelu*, relu2")  # fmt: skip
 
 
@@ -221,14 +225,14 @@ def _dbrx(r: _Reader, model_type: str) -> dict[str, Any]:
     r.used.update({"attn_config", "ffn_config"})
     n_heads = r.integer("n_heads")
     n_kv = r.integer("kv_n_heads", n_heads, node=attn)
-    act = str((ffn.get("ffn_act_fn") or {}).get("name", "silu")).lower()
+    act_name = (ffn.get("ffn_act_fn") or {}).get("name", "silu")
     return {
         "n_layers": r.integer("n_layers"),
         "d_model": r.integer("d_model"),
         "n_heads": n_heads,
         "vocab_size": r.integer("vocab_size"),
         "tie_embeddings": r.flag("tie_word_embeddings", False),
-        "ffn_act": _GATED_ACTS.get(act, "gelu" if act.startswith("gelu") else "swiglu"),
+        "ffn_act": _act(r, model_type, "ffn_config.ffn_act_fn.name", act_name),
         "mtp_depth": 0,
         "n_kv_heads": n_kv,
         "head_dim": None,

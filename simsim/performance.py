@@ -149,7 +149,7 @@ class Layout:
     max_nodes: ArrayLike = np.inf  # node-limited routing (DeepSeek-V3: 4); inf = none
 
     def take(self, index: NDArray[np.intp]) -> Layout:
-        return Layout(**{f.name: _take(getattr(self, f.name), index) for f in fields(self)})
+        return Layout(**{f.name: take(getattr(self, f.name), index) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class Workload:
     load_imbalance: ArrayLike = 1.0  # routed load of the busiest EP rank over the mean
 
 
-def _take(x: Any, index: NDArray[np.intp]) -> Any:
+def take(x: Any, index: NDArray[np.intp]) -> Any:
     a = np.asarray(x)
     return a[index] if a.ndim else x
 
@@ -269,7 +269,6 @@ class Shape:
     main_layers: Array  # the model's layers
     n_layers: Array  # main layers + MTP blocks
     mtp: Array
-    dense_l: Array  # layers with a dense FFN (MTP counted as the last layer's type)
     moe_l: Array  # layers with an MoE FFN
     k: Array  # top-k
     n_exp: Array
@@ -304,7 +303,7 @@ class Shape:
         e = _f(A.expert_params(arch))
         f_eff = (dense_l * (mats - 1.0) * d_ff + moe_l * (k + ns) * fe * (mats - 1.0)) / n_layers
         return cls(
-            h=h, main_layers=_f(arch.n_layers), n_layers=n_layers, mtp=mtp, dense_l=dense_l,
+            h=h, main_layers=_f(arch.n_layers), n_layers=n_layers, mtp=mtp,
             moe_l=moe_l, k=k, n_exp=n_exp, e=e, mats=mats, f_eff=f_eff,
             # forward FLOPs per token of the whole model (MTP blocks counted as layers of the
             # last layer's type, as in simsim.physics.architecture)

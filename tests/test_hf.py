@@ -12,6 +12,7 @@ import pytest
 
 import simsim
 from simsim import ConfigError
+from simsim.hf import model_fields_from_hf
 from simsim.physics import architecture as A
 from simsim.scenario import arch_from_model
 
@@ -213,3 +214,10 @@ def test_qwen3_moe_non_embedding_count():
     assert float(pc["total"] - pc["embedding"]) == pytest.approx(29.9e9, rel=0.005)
     assert sc.model.moe is not None and sc.model.moe.n_experts == 128
     assert sc.model.moe.d_ff_expert == 768 and sc.model.moe.top_k == 8
+
+
+def test_dbrx_unknown_activation_is_an_error_not_a_silent_swiglu():
+    raw = json.loads((HF_PUBLIC / "dbrx_base" / "config.json").read_text())
+    raw["ffn_config"]["ffn_act_fn"] = {"name": "mish"}
+    with pytest.raises(ConfigError, match=r"ffn_config\.ffn_act_fn\.name='mish'"):
+        model_fields_from_hf(raw)
