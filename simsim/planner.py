@@ -256,7 +256,9 @@ class Costs:
     usd: Array  # per token (NaN: the chip has no price)
     days: Array  # per token
     flops: Array  # training FLOPs per token
-    hours_p10: Array  # model-error multipliers on the GPU-hours (simsim.intervals)
+    # model-error multipliers on the GPU-hours, from the throughput's held-out steady-state
+    # error (simsim.intervals; the whole-run groups are too small for an interval)
+    hours_p10: Array
     hours_p90: Array
     basis: list[str]
     results: list[Result]
@@ -302,10 +304,12 @@ def simulate_costs(
         )
 
     def factor(p: int) -> Array:
+        """GPU-hours per token scale as 1 / throughput: the P``p`` multiplier of the hours is
+        the inverse of the throughput's P``100 - p`` (its held-out steady-state error)."""
         return np.array(
             [
-                r.intervals.get(f"gpu_hours_p{p}", r.gpu_hours) / r.gpu_hours
-                if r.feasible and r.gpu_hours
+                r.tokens_per_s / r.intervals.get(f"tokens_per_s_p{100 - p}", r.tokens_per_s)
+                if r.feasible and r.tokens_per_s
                 else np.nan
                 for r in rs
             ]
