@@ -31,18 +31,8 @@ from .validation import (
     _fit_rows,
     _performance,
     _simulated,
-    fit_kernel_efficiency,
     fold_constants,
 )
-
-
-def fit(software: str) -> tuple[float, float, int]:
-    """``software.kernel_efficiency`` of ``software`` fitted on all its steady-state rows;
-    returns (value, median |log error|, rows used)."""
-    entries = _entries(None, "derived", ())
-    by_id = {e["id"]: e for e in entries}
-    rows = [r for r in _fit_rows(entries) if r[2] == software]
-    return fit_kernel_efficiency(rows, by_id)
 
 
 def fit_pair(base: str, variant: str, key: str, grid: tuple[float, ...]) -> float:
