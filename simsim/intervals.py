@@ -12,9 +12,13 @@ its group:
 * ``steady/dense`` and ``steady/moe``: tokens/s (and MFU, TFLOP/s) of a dense or MoE model;
 * ``whole_run/dense`` and ``whole_run/moe``: GPU-hours, wall-clock, energy, cost and CO2, which
   all scale with GPU-hours. These have 5 and 3 residuals, fewer than an 80% interval needs
-  (:data:`MIN_RESIDUALS`): the bills carry no model-error interval until more whole runs are
-  in the reference set (before, the 3 MoE residuals, two of them DeepSeek-V3's own, made
-  DeepSeek-V3's lower bound its published GPU-hours by construction).
+  (:data:`MIN_RESIDUALS`; with 3 MoE residuals, two of them DeepSeek-V3's own, DeepSeek-V3's
+  lower bound would be its published GPU-hours by construction). Until a whole-run group has
+  enough, a bill takes its class's *steady-state* residuals, negated (:func:`bill_fallback`):
+  the GPU-hours of a fixed token count go as one over the throughput, so the throughput's
+  held-out error is the part of the bill's error that simsim can measure today. It leaves out
+  the error of the between-step overheads (goodput, stages), so it is a lower bound on the
+  bill's model error; ``simsim-validate`` reports how often it covers the whole-run rows.
 
 Only the model's error is covered here; :mod:`simsim.uncertainty` propagates the uncertain inputs
 (peaks, prices, failure rates) and combines both. Deterministic: the same scenario gives the
@@ -53,14 +57,33 @@ def group_of(output: str, moe: bool) -> str:
 @cache
 def residuals() -> dict[str, tuple[float, ...]]:
     """The packaged held-out log residuals per group (``simsim/data/residuals.json``), of the
-    groups with at least :data:`MIN_RESIDUALS`."""
+    groups with at least :data:`MIN_RESIDUALS`, a too-small whole-run group replaced by
+    :func:`bill_fallback`."""
     path = resources.files("simsim.data").joinpath(RESIDUALS_FILE)
     if not path.is_file():  # before the first `simsim-validate --update-residuals`
         return {}
     data = json.loads(path.read_text("utf-8"))
-    return {
-        g: tuple(float(x) for x in v) for g, v in data["groups"].items() if len(v) >= MIN_RESIDUALS
-    }
+    return usable({g: [float(x) for x in v] for g, v in data["groups"].items()})
+
+
+def usable(groups: dict[str, list[float]]) -> dict[str, tuple[float, ...]]:
+    """The groups an interval can stand on: those with at least :data:`MIN_RESIDUALS`
+    residuals, and for a whole-run group with fewer, :func:`bill_fallback` of its class."""
+    out = {g: tuple(v) for g, v in groups.items() if len(v) >= MIN_RESIDUALS}
+    for g in GROUPS:
+        if g.startswith("whole_run/") and g not in out:
+            fallback = bill_fallback(groups, g)
+            if fallback:
+                out[g] = fallback
+    return out
+
+
+def bill_fallback(groups: dict[str, list[float]], group: str) -> tuple[float, ...]:
+    """A bill's residuals from its class's steady-state throughput residuals: for a fixed
+    token count GPU-hours go as 1 / throughput, so a throughput log residual ``r`` (published
+    over predicted rate) is a GPU-hour log residual ``-r``. Empty if that group is too small."""
+    steady = groups.get(group.replace("whole_run/", "steady/"), [])
+    return tuple(sorted(-x for x in steady)) if len(steady) >= MIN_RESIDUALS else ()
 
 
 def factors(values: Any) -> tuple[float, float, float]:
@@ -124,20 +147,27 @@ def _ratio(r: dict[str, Any]) -> float:
 
 def coverage(df: Any) -> list[dict[str, Any]]:
     """Coverage of the 80% interval on held-out rows, leave one family out: each row's interval
-    from the residuals of the *other* studies in its group (rows with fewer than
-    :data:`MIN_RESIDUALS` such residuals are skipped); per group: rows, share covered, median
-    width (P90 / P10 - 1)."""
+    from the residuals of the *other* studies, as :func:`usable` forms them (a whole-run row
+    takes the steady-state fallback while its own group is too small; a row with no usable
+    group is skipped); per group, and per kind (steady / whole run) over both classes: rows,
+    share covered, median width (P90 / P10 - 1)."""
     head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
     rows = [(r["study"], g, float(np.log(_ratio(r))))
             for r in head.to_dict("records") if (g := _row_group(r)) is not None]  # fmt: skip
     found: dict[str, tuple[list[bool], list[float]]] = {g: ([], []) for g in GROUPS}
     for study, group, residual in rows:
-        others = [x for s, g, x in rows if g == group and s != study]
-        if len(others) < MIN_RESIDUALS:
+        others = usable(
+            {g: [x for s, gg, x in rows if gg == g and s != study] for g in GROUPS}
+        ).get(group)
+        if not others:
             continue
         lo, _, hi = factors(others)
         found[group][0].append(bool(np.log(lo) <= residual <= np.log(hi)))
         found[group][1].append(hi / lo - 1.0)
+    for kind in ("steady", "whole_run"):  # each kind pooled over dense and MoE (issue 12's bar)
+        parts = [found[g] for g in GROUPS if g.startswith(kind + "/")]
+        found[f"{kind} (all)"] = ([c for p in parts for c in p[0]],
+                                  [w for p in parts for w in p[1]])  # fmt: skip
     return [
         {"group": g, "rows": len(c), "coverage": float(np.mean(c)),
          "median_width": float(np.median(w))}

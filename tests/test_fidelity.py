@@ -142,7 +142,8 @@ def test_small_kernels_wait_for_the_host():
 def test_prediction_intervals_come_from_held_out_errors():
     # simsim.intervals: P10/P50/P90 = the point value times the median and conformal bounds of
     # the packaged held-out residuals of its group (bill outputs: whole run; rates: steady);
-    # a group with fewer residuals than an 80% conformal bound needs gives no interval
+    # a whole-run group with fewer residuals than an 80% conformal bound needs takes its class's
+    # steady-state residuals negated (GPU-hours go as 1 / throughput)
     from importlib import resources
 
     from simsim.intervals import MIN_RESIDUALS, factors, residuals
@@ -158,12 +159,16 @@ def test_prediction_intervals_come_from_held_out_errors():
               "mfu": "steady/moe"}  # fmt: skip
     for name, group in groups.items():
         value = getattr(r, name)
-        if len(packaged["groups"][group]) < MIN_RESIDUALS:
-            assert group not in residuals() and f"{name}_p10" not in iv
-            continue
+        own = packaged["groups"][group]
+        if len(own) < MIN_RESIDUALS:
+            steady = packaged["groups"][group.replace("whole_run", "steady")]
+            lo, mid, hi = factors(steady)
+            assert factors(residuals()[group]) == pytest.approx((1 / hi, 1 / mid, 1 / lo))
         for p, f in zip((10, 50, 90), factors(residuals()[group]), strict=True):
             assert iv[f"{name}_p{p}"] == pytest.approx(value * f, rel=1e-12)
         assert iv[f"{name}_p10"] <= iv[f"{name}_p50"] <= iv[f"{name}_p90"]
+    # DeepSeek-V3's published 2.788M GPU-hours (Table 1, all stages) inside its 80% interval
+    assert r.combined_intervals["gpu_hours_p10"] < 2.788e6 < r.combined_intervals["gpu_hours_p90"]
     # deterministic, and CSV columns of their own
     assert simsim.simulate(sc).intervals == iv
     assert r.to_row()["tokens_per_s_p90"] == iv["tokens_per_s_p90"]

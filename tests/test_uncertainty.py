@@ -61,10 +61,16 @@ def test_variance_share_of_two_independent_sources():
         return (moment(2, b) - moment(2, a)) / (b - a) - mean**2
 
     v_pue, v_grid = log_variance(1.2, 1.6), log_variance(0.3, 0.5)
-    share = r.variance_share["co2_tonnes"]
-    assert share["cluster.pue"] == pytest.approx(v_pue / (v_pue + v_grid), rel=0.03)
-    assert share["cluster.grid_kgco2_per_kwh"] == pytest.approx(v_grid / (v_pue + v_grid), rel=0.03)
-    assert r.variance_share["energy_mwh"]["cluster.pue"] == 1.0  # the grid moves only CO2
+    share = r.variance_share["co2_tonnes"]  # the model error is a third source of the bill's
+    inputs = share["cluster.pue"] + share["cluster.grid_kgco2_per_kwh"]
+    assert inputs + share["model error"] == pytest.approx(1.0)
+    assert share["cluster.pue"] / inputs == pytest.approx(v_pue / (v_pue + v_grid), rel=0.03)
+    assert share["cluster.grid_kgco2_per_kwh"] / inputs == pytest.approx(
+        v_grid / (v_pue + v_grid), rel=0.03
+    )
+    energy = r.variance_share["energy_mwh"]  # the grid moves only CO2
+    assert energy["cluster.grid_kgco2_per_kwh"] == 0.0
+    assert energy["cluster.pue"] + energy["model error"] == pytest.approx(1.0)
 
 
 def test_reliability_input_matches_a_direct_simulation():
