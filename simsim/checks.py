@@ -22,6 +22,7 @@ from .schema import (
     ATTENTIONS,
     CHECKPOINT_MODES,
     COST_MODELS,
+    DISPATCHERS,
     EFFICIENCY_MODES,
     FFN_ACTS,
     FP8_RECIPES,
@@ -279,9 +280,13 @@ def _check_software(c: _Checker) -> None:
     c.fraction("software.kernel_efficiency")
     for f in ("tp_overlap", "pp_overlap", "dp_overlap", "ep_overlap"):
         c.fraction(f"software.{f}", closed_low=True)
+    c.fraction("software.param_gather_overlap", closed_low=True, optional=True)
     c.fraction("software.attention_efficiency", optional=True)
     c.non_negative("software.host_us_per_kernel")
+    c.positive("software.loss_bytes_per_logit")
     c.check("software.grad_reduce_bytes", lambda v: v in (2.0, 4.0), "must be 2 or 4")
+    c.check("software.moe_dispatcher", lambda v: v in DISPATCHERS,
+            f"must be one of {', '.join(DISPATCHERS)}")  # fmt: skip
     for p in PRECISIONS:
         c.fraction(f"software.gemm_ceiling.{p}", optional=True)
     sw = c.root.software

@@ -120,11 +120,14 @@ class Machine:
     pp_overlap: ArrayLike
     dp_overlap: ArrayLike
     comm_sm_fraction: ArrayLike
+    gather_overlap: ArrayLike = 1.0  # share of the ZeRO parameter all-gather that may hide
     ep_overlap: ArrayLike = 0.0
     fp8_cast_bytes: ArrayLike = 0.0  # bytes moved per element quantised to FP8 (the recipe's)
     fused_attention: ArrayLike = 1.0  # 1 = fused attention kernel, 0 = scores through HBM
     host_kernel: ArrayLike = 0.0  # host time to launch one kernel [s]
     grad_bytes: ArrayLike = 4.0  # bytes per gradient element in the DP reduction
+    loss_bytes: ArrayLike = 6.0  # HBM bytes per vocabulary logit through the loss, fwd + bwd
+    dedup: ArrayLike = 0.0  # 1: a token crosses once per remote node (moe_dispatcher=deepep)
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -212,13 +215,21 @@ def machine(sc: Scenario) -> Machine:
         tp_overlap=sw.tp_overlap,
         pp_overlap=sw.pp_overlap,
         dp_overlap=sw.dp_overlap,
+        gather_overlap=_or(sw.param_gather_overlap, sw.dp_overlap),
         comm_sm_fraction=hw.dualpipe_comm_sm_fraction,
         ep_overlap=sw.ep_overlap,
         fp8_cast_bytes=FP8_CAST_BYTES[sc.training.fp8_recipe] if prec == "fp8" else 0.0,
         fused_attention=float(sw.fused_attention),
         host_kernel=sw.host_us_per_kernel * 1e-6,
         grad_bytes=sw.grad_reduce_bytes,
+        loss_bytes=sw.loss_bytes_per_logit,
+        dedup=float(sw.moe_dispatcher == "deepep"),
     )
+
+
+def _or(value: float | None, default: float) -> float:
+    """``value``, or ``default`` when it is null."""
+    return default if value is None else value
 
 
 def _per_precision(per: PerPrecision, precision: str, default: float = 0.0) -> float:
@@ -429,10 +440,11 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # quantising every linear GEMM's input (forward) and output gradient (backward) to FP8, at
     # the recipe's bytes per element (FP8_CAST_BYTES), per token-layer
     elem_bytes = elem_bytes + _f(mc.fp8_cast_bytes) * sh.fp8_cast_elems
-    # the loss over the vocabulary: logits written, read by the softmax/loss, their gradient
-    # written (16-bit), per output head, on this GPU's vocabulary shard
-    loss_bytes = 3.0 * 2.0 * sh.vocab * (1.0 + mtp) / n_layers
-    t_elem = K.memory_time((elem_bytes + loss_bytes) * n_layers * tg * stage, mc.hbm)
+    t_elem = K.memory_time(elem_bytes * n_layers * tg * stage, mc.hbm)
+    # the loss over the vocabulary, per output head, on this GPU's vocabulary shard, at the
+    # stack's bytes per logit (software.loss_bytes_per_logit, forward and backward together:
+    # a third here, the backward's 2x the forward below adds the rest); on the last stage
+    t_loss = K.memory_time(_f(mc.loss_bytes) / 3.0 * sh.vocab * (1.0 + mtp) * tg, mc.hbm)
     t_perm = K.memory_time(2.0 * moe_perm * n_layers * tg * stage, mc.hbm)
     # the fixed time of every GEMM kernel (GEMM_KERNELS_PER_LAYER forward)
     fixed = _f(mc.gemm_fixed) * stage
@@ -440,7 +452,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     t_moe = t_experts + t_perm + GEMM_KERNELS_PER_LAYER["moe"] * moe_l * fixed
     t_lin = t_dense + t_moe  # the forward outside the head, attention core and element-wise
 
-    t_fwd = t_lin + t_head + t_core + t_elem + t_launch
+    t_fwd = t_lin + t_head + t_loss * stage + t_core + t_elem + t_launch
     # dgrad + wgrad: 2x the forward GEMMs (Narayanan et al. 2021); a fused attention kernel's
     # backward recomputes the scores: 5 matmuls to the forward's 2, 2.5x its FLOPs
     # (Dao-AILab/flash-attention benchmarks/benchmark_flash_attention.py: bwd = 2.5 x fwd)
@@ -465,9 +477,10 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         x * stretch for x in (t_fwd, t_bwd, t_w, t_recompute, t_head)
     )
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
+    ends = t_head + t_loss * stage * stretch  # the heads and their loss, on the last stage
     f_stage = _slowest_stage_factor(
-        sh.main_layers, mtp, (t_fwd - t_head) / (n_layers * stage),
-        t_head / stage, np.where(dual, pp / 2.0, pp),
+        sh.main_layers, mtp, (t_fwd - ends) / (n_layers * stage),
+        ends / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
     return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
 
@@ -544,7 +557,8 @@ def pp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
 def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
     """Expert all-to-alls per micro-batch before any overlap [s]: dispatch (FP8 under the fp8
     recipe) and combine (16-bit), forward and backward (and the recomputed forward), with
-    node-limited deduplication
+    one copy per remote node under node-limited routing or a deduplicating dispatcher
+    (``software.moe_dispatcher=deepep``), else one per remote expert
     (:func:`simsim.physics.comm.expert_all_to_all_time`); the scale-up domain (8 GPUs of an
     HGX node, 72 of a GB200 NVL72 rack) is the unit that stays off the scale-out network;
     token-dropping kernels send capacity-sized buffers; the busiest rank receives
@@ -554,9 +568,10 @@ def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
     dispatch_b = FP8_DISPATCH_BYTES if wl.precision == "fp8" else 2.0
     max_nodes = _f(lay.max_nodes)
     limited = np.isfinite(max_nodes)
+    dedup = np.maximum(limited.astype(float), _f(mc.dedup))
     a2a = [
         C.expert_all_to_all_time(tg, sh.k, sh.h, b, ep, mc.up_domain, mc.up_bw, mc.out_bw,
-                                 np.where(limited, max_nodes, 1e9), limited.astype(float),
+                                 np.where(limited, max_nodes, 1e9), dedup,
                                  mc.out_latency, sh.n_exp)
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
@@ -572,8 +587,9 @@ def dp_time(
     """Exposed data-parallel collectives per step [s]: main-gradient reduce-scatter (at
     ``software.grad_reduce_bytes`` per element) and 16-bit parameter all-gather over the DP
     group (non-expert weights) and the expert-DP group
-    (experts); plain all-reduce without ZeRO; the stack hides up to ``dp_overlap`` of each
-    behind one micro-batch's backward (or forward). Returns (exposed time, the all-gather time,
+    (experts); plain all-reduce without ZeRO; the stack hides up to ``dp_overlap`` of the
+    reduction behind one micro-batch's backward and ``software.param_gather_overlap`` of the
+    gather behind one forward. Returns (exposed time, the all-gather time,
     which ZeRO-3 repeats every micro-batch)."""
     tp, pp, cp, ep, dp = (_f(x) for x in (lay.tp, lay.pp, lay.cp, lay.ep, lay.dp))
     zs = lay.zero_stage
@@ -591,8 +607,8 @@ def dp_time(
     )
     rs = np.where(zs == 0, 2.0 * rs, rs)  # plain all-reduce
     ag = np.where(zs == 0, 0.0, ag)
-    hide = _f(mc.dp_overlap)
-    t_dp = rs - hide * np.minimum(rs, t_b) + ag - hide * np.minimum(ag, t_f)
+    hide, hide_ag = _f(mc.dp_overlap), _f(mc.gather_overlap)
+    t_dp = rs - hide * np.minimum(rs, t_b) + ag - hide_ag * np.minimum(ag, t_f)
     return t_dp, ag
 
 

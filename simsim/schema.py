@@ -46,6 +46,8 @@ RECOMPUTE = ("none", "selective", "moe", "full")
 #: scaling), DeepSeek-V3's block-wise 1x128 / 128x128 tiles ("blockwise", §3.3), Blackwell's
 #: microscaling MXFP8 (32-element blocks, OCP MX spec v1.0).
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
+#: MoE token dispatchers (``software.moe_dispatcher``; see :class:`SoftwareConfig`).
+DISPATCHERS = ("alltoall", "deepep")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
@@ -287,6 +289,10 @@ class SoftwareConfig:
     tp_overlap: float  # fraction of TP/SP collectives hidden behind the adjacent GEMMs
     pp_overlap: float  # fraction of pipeline send/recv hidden behind compute
     dp_overlap: float  # fraction of the DP gradient/parameter collectives that may hide
+    #: fraction of the ZeRO parameter all-gather hidden behind the next step's forward; null =
+    #: ``dp_overlap``. 0 for a stack that gathers the updated shards inside the optimizer step,
+    #: before the next forward starts (DeepSpeed ZeRO stages 1-2)
+    param_gather_overlap: float | None = None
     #: fraction of the expert all-to-all hidden behind another micro-batch's compute outside
     #: DualPipe (Megatron-Core's overlapped 1F1B for MoE); DualPipe's own overlap is modelled
     ep_overlap: float = 0.0
@@ -305,6 +311,18 @@ class SoftwareConfig:
     #: false: attention as two batched GEMMs around a softmax kernel that writes the s x s
     #: scores to HBM (Megatron-LM before FlashAttention); true: one fused kernel
     fused_attention: bool = True
+    #: HBM bytes moved per vocabulary logit and token by the LM loss, forward and backward: 6
+    #: for a fused cross-entropy kernel (logits written in 16 bits, read once, the gradient
+    #: written; Megatron-Core's cross_entropy_loss_fusion); 54 for Megatron-LM's
+    #: vocab_parallel_cross_entropy on logits cast to FP32 (the cast 2 + 4, max 4, subtract 8,
+    #: exp 8, sum 4, divide 8 in the forward; the gradient's scale 8 and cast back 4 + 2; the
+    #: 16-bit logits written 2; megatron/core/tensor_parallel/cross_entropy.py)
+    loss_bytes_per_logit: float = 6.0
+    #: how tokens reach their experts across nodes: ``alltoall`` sends one copy per remote
+    #: expert (Megatron-Core's all-to-all dispatcher); ``deepep`` sends one copy per remote node
+    #: and fans it out over the scale-up links (DeepEP's internode kernels, DeepSeek-V3 tech
+    #: report §3.2.2; Megatron-Core's flex dispatcher with the DeepEP backend)
+    moe_dispatcher: str = "alltoall"
     schedules: tuple[str, ...]
     zero_stages: tuple[int, ...]
     source: str
