@@ -462,7 +462,8 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # recomputation: the attention core (selective), the MoE blocks (Megatron-Core's recompute
     # module "moe"), or every layer's forward (full)
     t_recompute = {
-        "none": 0.0 * t_fwd, "selective": t_core, "moe": t_moe, "full": t_fwd - t_head,
+        "none": 0.0 * t_fwd, "selective": t_core, "moe": t_moe,
+        "full": t_fwd - t_head - t_loss * stage,
     }[wl.recompute]  # fmt: skip
     # host-bound: the GPU cannot run faster than the host launches its kernels (HOST_KERNELS per
     # layer forward, twice as many backward, and those of what is recomputed once more)

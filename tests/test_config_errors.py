@@ -186,3 +186,18 @@ def test_plain_dict_takes_presets_read_from_their_yaml():
     d["hardware"] = yaml.safe_load((REPO / "configs/hardware/h800_sxm.yaml").read_text())
     r = simsim.simulate(d)
     assert (r.software, r.hardware) == ("megascale", "h800_sxm")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "software.moe_dispatcher=nccl",
+            "software.moe_dispatcher='nccl' must be one of alltoall, deepep",
+        ),
+        ("software.loss_bytes_per_logit=0", "software.loss_bytes_per_logit=0"),
+        ("software.param_gather_overlap=1.5", "software.param_gather_overlap=1.5"),
+    ],
+)
+def test_software_fields_are_checked(override: str, message: str):
+    assert message in error_of(override)

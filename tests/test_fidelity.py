@@ -200,3 +200,57 @@ def test_sweeps_carry_the_intervals():
     row = df[df["cluster.n_gpus"] == 128].iloc[0]
     for col in ("tokens_per_s_p10", "tokens_per_s_p90", "tokens_per_s_p50", "mfu_p90"):
         assert row[col] == pytest.approx(alone.intervals[col], rel=1e-9)
+
+
+PYTHIA_1B = ["software=gpt_neox", "model=gpt3_175b", "model.n_layers=16", "model.d_model=2048",
+             "model.n_heads=8", "model.n_kv_heads=8", "model.d_ff=8192", "model.vocab_size=50304",
+             "model.tie_embeddings=false", "hardware=a100_40gb", "training.precision=fp16",
+             "training.recompute=full", "cluster.n_gpus=64", "training.seq_len=2048",
+             "training.global_batch_tokens=2097152", "parallel.tp=1", "parallel.pp=1",
+             "parallel.cp=1", "parallel.micro_batch=16", "parallel.zero_stage=1",
+             "uncertainty.samples=0"]  # fmt: skip
+
+
+def _step(*overrides: str) -> float:
+    r = simsim.simulate(scenario(*overrides))
+    assert r.feasible and r.step_time_s is not None, r.infeasible_reason
+    return r.step_time_s
+
+
+def test_the_loss_moves_its_bytes_per_logit():
+    # software.loss_bytes_per_logit is HBM traffic, forward and backward together, once per
+    # token and vocabulary entry (not recomputed): 54 - 6 = 48 more bytes x 50,304 logits x the
+    # 32,768 tokens of this GPU's step at the A100-40GB's 1,555 GB/s
+    fused = _step(*PYTHIA_1B, "software.loss_bytes_per_logit=6")
+    unfused = _step(*PYTHIA_1B, "software.loss_bytes_per_logit=54")
+    assert unfused - fused == pytest.approx(48 * 50304 * 32768 / 1.555e12, rel=1e-6)
+
+
+def test_deepspeed_gathers_the_parameters_after_the_step():
+    # ZeRO-1 in DeepSpeed all-gathers the updated 16-bit shards inside step(): unhidden, the
+    # step grows by the whole ring all-gather of the model over the 64 data-parallel GPUs
+    from simsim.physics.comm import ring_time
+
+    params = A.param_counts(arch_from_model(scenario(*PYTHIA_1B).model))["total"]
+    hidden = _step(*PYTHIA_1B, "software.param_gather_overlap=1")
+    exposed = _step(*PYTHIA_1B)  # the gpt_neox preset: 0
+    gather = ring_time(2.0 * float(params), 64, 25e9 * 0.8, 3.7e-6)
+    assert exposed - hidden == pytest.approx(float(gather), rel=1e-6)
+
+
+def test_deepep_crosses_each_node_once():
+    # Qwen3-235B with EP32 over 4 nodes: the all-to-all dispatcher sends a token's copy to each
+    # remote expert (8 x 3/4 of them), DeepEP one per remote node it routes to (3.63 of the 4
+    # nodes x 3/4, references.md note N3): the scale-out time, which sets the pace, in that ratio
+    from simsim.physics.comm import expected_distinct_nodes
+
+    common = ["model=qwen3_235b_a22b", "hardware=h100_sxm", "software=megatron_core",
+              "cluster.n_gpus=256", "training.seq_len=4096", "training.global_batch_tokens=8388608",
+              "parallel.tp=2", "parallel.ep=32", "parallel.pp=8", "parallel.cp=1",
+              "parallel.schedule=interleaved", "parallel.virtual_stages=4",
+              "parallel.micro_batch=1", "uncertainty.samples=0"]  # fmt: skip
+    ep = {d: simsim.simulate(scenario(*common, f"software.moe_dispatcher={d}")).to_row()[
+        "step_breakdown_s.ep"] for d in ("alltoall", "deepep")}  # fmt: skip
+    nodes = float(expected_distinct_nodes(4, 8, np.inf, 32))
+    assert nodes == pytest.approx(3.63, abs=0.01)
+    assert ep["deepep"] / ep["alltoall"] == pytest.approx(nodes / 8, rel=0.02)

@@ -30,11 +30,12 @@ def ring_time(
 ) -> Array:
     """Reduce-scatter or all-gather of a ``bytes_full`` buffer over ``ranks`` [s] [1].
 
-    Zero when ``ranks`` is 1. An all-reduce is two of these.
+    Zero when ``ranks`` is 1 or there is nothing to move (a dense model's expert-parallel
+    group). An all-reduce is two of these.
     """
-    p = _f(ranks)
+    p, b = _f(ranks), _f(bytes_full)
     steps = np.maximum(p - 1.0, 0.0)
-    return np.where(p > 1, steps / p * _f(bytes_full) / _f(bandwidth) + steps * _f(latency_s), 0.0)
+    return np.where((p > 1) & (b > 0), steps / p * b / _f(bandwidth) + steps * _f(latency_s), 0.0)
 
 
 def expected_distinct_nodes(
