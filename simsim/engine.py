@@ -130,11 +130,23 @@ def _grid(axes: dict[str, list[Any]]) -> dict[str, NDArray[np.int64]]:
     return {k: val[keep] for k, val in c.items()}
 
 
+#: Pipeline chunks a *given* interleaved layout may have beyond the model's layers: the embedding
+#: and the loss each count as one layer of the split (Megatron-Core's
+#: --account-for-embedding-in-pipeline-split and --account-for-loss-in-pipeline-split; e.g.
+#: Qwen3-235B's 94 layers as PP32 x VPP3 in Megatron-MoE-ModelZoo's table). The search keeps at
+#: least one layer per chunk.
+EXTRA_CHUNKS = 2
+#: What the search allows, in the words of a rejection (see :func:`_allowed`).
+SEARCH_LIMITS = (
+    "TP within the scale-up domain dividing the heads, PP up to the layers and GPUs, EP dividing "
+    "the experts, CP only for long sequences, interleaved chunks at most the layers (+"
+    f"{EXTRA_CHUNKS} for a given parallel.virtual_stages)"
+)
+
+
 def _allowed(scs: Sequence[Scenario], c: dict[str, NDArray[np.int64]]) -> NDArray[np.bool_]:
     """Which candidates of the union grid each scenario may use (scenarios x candidates): what
-    its own search would have tried (TP within the scale-up domain dividing the heads, PP up to
-    its layers and GPUs, EP dividing its experts, CP for long sequences, >= 1 layer per
-    interleaved chunk)."""
+    its own search would have tried (:data:`SEARCH_LIMITS`)."""
     par = scs[0].parallel
     col = lambda f: np.asarray([f(s) for s in scs], dtype=np.int64)[:, None]  # noqa: E731
     ok = np.ones((len(scs), len(c["tp"])), dtype=bool)
@@ -151,7 +163,8 @@ def _allowed(scs: Sequence[Scenario], c: dict[str, NDArray[np.int64]]) -> NDArra
         n_gpu = col(lambda s: s.cluster.n_gpus)
         ok &= (c["ep"] <= np.minimum(n_exp, n_gpu)) & (n_exp % c["ep"] == 0)
     interleaved = c["schedule"] == SCHEDULE_CODES["interleaved"]
-    ok &= ~interleaved | (c["pp"] * c["virtual_stages"] <= layers)
+    extra = EXTRA_CHUNKS if par.virtual_stages is not None else 0  # given, not searched
+    ok &= ~interleaved | (c["pp"] * c["virtual_stages"] <= layers + extra)
     return ok
 
 
@@ -533,6 +546,8 @@ def _infeasible(
     reason = next(
         (r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "no candidate layout"
     )
+    if n_candidates == 0:
+        reason = f"no candidate layout within the search's limits ({SEARCH_LIMITS})"
     lo, hi = np.searchsorted(s_idx, [s, s + 1])  # s_idx is sorted: the scenario's own slice
     sched_ok = stages[3][lo:hi]
     if sched_ok.any():
