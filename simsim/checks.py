@@ -385,15 +385,21 @@ def _check_uncertainty(c: _Checker) -> None:
 
 
 _ENDPOINTS: dict[Any, tuple[str, ...]] = {}
+#: Groups whose checks judge each numeric field by its own value alone (ranges: > 0, a fraction,
+#: >= 1), so an endpoint's problems depend on the path and the value only.
+VALUE_ONLY_GROUPS = frozenset({"cluster", "reliability", "hardware"})
 
 
 def _endpoint_problems(sc: Scenario, path: str, value: float) -> tuple[str, ...]:
     """The range problems of ``sc`` with ``path`` set to ``value`` (the checks that read its
-    group; memoised on the groups they read, since every simulate validates again)."""
+    group; memoised on the groups they read, or on the path and value alone for a field of
+    :data:`VALUE_ONLY_GROUPS`, since every simulate and sweep point validates again)."""
+    group = path.split(".")[0]
     checks = [(f, r) for f, r in _CHECKS
-              if path.split(".")[0] in r and f is not _check_uncertainty]  # fmt: skip
+              if group in r and f is not _check_uncertainty]  # fmt: skip
     groups = sorted(set().union(*(r for _, r in checks)))
-    key = (path, value, *(getattr(sc, g) for g in groups))
+    key = (path, value) if group in VALUE_ONLY_GROUPS else (
+        path, value, *(getattr(sc, g) for g in groups))  # fmt: skip
     if key not in _ENDPOINTS:
         if len(_ENDPOINTS) > 4096:
             _ENDPOINTS.clear()
