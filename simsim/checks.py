@@ -9,8 +9,11 @@ layer trusts its inputs.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -29,6 +32,7 @@ from .schema import (
     PRECISIONS,
     RECOMPUTE,
     REPORTS,
+    SCENARIO_GROUPS,
     ZERO_STAGES,
     AppConfig,
     Scenario,
@@ -423,12 +427,44 @@ _CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)
+def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
+    """Numeric fields of a frozen section (and the sections and lists under it) that are not
+    finite numbers, or not whole where the schema wants an int: ``inf`` passes every ``> 0``
+    check and NaN fails none, so both are refused here, before any other check reads them."""
+    out: list[str] = []
+    for f in dataclasses.fields(section):
+        value, path = getattr(section, f.name), f"{prefix}.{f.name}"
+        items = value if isinstance(value, tuple) else (value,)
+        for i, item in enumerate(items):
+            where = f"{path}[{i}]" if isinstance(value, tuple) else path
+            if dataclasses.is_dataclass(item) and not isinstance(item, type):
+                out += _number_problems(typing.cast(Any, item), where)
+            elif isinstance(item, float) and not math.isfinite(item):
+                out.append(f"{where}={item!r} must be a finite number")
+            elif isinstance(item, float) and not item.is_integer() and _wants_int(section, f.name):
+                out.append(f"{where}={item!r} must be a whole number")
+    return tuple(out)
+
+
+def _wants_int(section: Any, name: str) -> bool:
+    """Whether the schema types field ``name`` of ``section`` as an int (optional or not)."""
+    hint = typing.get_type_hints(type(section))[name]
+    return int in (typing.get_args(hint) or (hint,)) and float not in typing.get_args(hint)
+
+
 def validate(sc: Scenario, changed: Iterable[str] | None = None) -> None:
     """Raise :class:`ConfigError` listing every problem in the typed scenario ``sc``.
 
     ``changed``: the dotted fields that differ from a scenario already validated (a sweep
-    point); only the checks that read their groups run."""
+    point); only the checks that read their groups run. A field that is not a finite number
+    is reported alone (the range checks would let ``inf`` through or trip on it)."""
     groups = None if changed is None else {p.split(".")[0] for p in changed}
+    numbers = [p for g in SCENARIO_GROUPS if groups is None or g in groups
+               if (section := getattr(sc, g)) is not None
+               for p in _number_problems(section, g)]  # fmt: skip
+    if numbers:
+        raise ConfigError(numbers)
     c = _Checker(sc)
     for check, reads in _CHECKS:
         if groups is None or reads & groups:
