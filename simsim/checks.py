@@ -288,6 +288,7 @@ def _check_software(c: _Checker) -> None:
     c.fraction("software.attention_efficiency", optional=True)
     c.non_negative("software.host_us_per_kernel")
     c.positive("software.loss_bytes_per_logit")
+    c.non_negative("software.grouped_gemm_half_rows")
     c.check("software.grad_reduce_bytes", lambda v: v in (2.0, 4.0), "must be 2 or 4")
     c.check("software.moe_dispatcher", lambda v: v in DISPATCHERS,
             f"must be one of {', '.join(DISPATCHERS)}")  # fmt: skip

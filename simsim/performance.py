@@ -128,6 +128,7 @@ class Machine:
     grad_bytes: ArrayLike = 4.0  # bytes per gradient element in the DP reduction
     loss_bytes: ArrayLike = 6.0  # HBM bytes per vocabulary logit through the loss, fwd + bwd
     dedup: ArrayLike = 0.0  # 1: a token crosses once per remote node (moe_dispatcher=deepep)
+    grouped_half: ArrayLike = 0.0  # rows per expert at half the plain-GEMM rate (grouped GEMM)
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -224,6 +225,7 @@ def machine(sc: Scenario) -> Machine:
         grad_bytes=sw.grad_reduce_bytes,
         loss_bytes=sw.loss_bytes_per_logit,
         dedup=float(sw.moe_dispatcher == "deepep"),
+        grouped_half=sw.grouped_gemm_half_rows,
     )
 
 
@@ -407,12 +409,14 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # expert's batch to its capacity (capacity_factor x the mean load; GShard §2.2, Switch
     # §2.1) and the busiest rank receives load_imbalance x the mean
     m_expert = np.maximum(imb * cf * ep * tg * k / np.maximum(n_exp, 1.0), 1.0)
+    # the stack's grouped GEMM against one plain GEMM of the shape (software.grouped_gemm_half_rows)
+    grouped = 1.0 + _f(mc.grouped_half) / m_expert
     t_dense = lin(2.0 * sh.attn_p, tokens, sh.attn_p / tp, sh.attn_parts) + lin(
         2.0 * sh.dense_p, tokens, sh.dense_p / tp, _ffn_parts(sh, sh.d_ff, COL, ROW)
     )
     t_experts = (
         lin(2.0 * sh.shared_p, tokens, sh.shared_p / tp, _ffn_parts(sh, sh.d_ffe, COL, ROW))
-        + _part_time(imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
+        + _part_time(grouped * imb * cf * 2.0 * k * sh.e * moe_l * tg * stage, m_expert,
                      sh.routed_p / ep * wbytes * stage, act_io,
                      _ffn_parts(sh, sh.d_ffe, REP, REP), tp, mc, mc.peak, mc.eta_max,
                      shape)

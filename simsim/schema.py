@@ -323,6 +323,12 @@ class SoftwareConfig:
     #: and fans it out over the scale-up links (DeepEP's internode kernels, DeepSeek-V3 tech
     #: report §3.2.2; Megatron-Core's flex dispatcher with the DeepEP backend)
     moe_dispatcher: str = "alltoall"
+    #: rows per expert at which the stack's grouped expert GEMM runs at half the rate of one
+    #: plain GEMM of the same shape (a factor M / (M + this) on top of the shape efficiency):
+    #: 0 for a single-kernel grouped GEMM (DeepGEMM, torch._grouped_mm); Transformer Engine's
+    #: default GroupedLinear launches one cuBLAS GEMM per expert over 4 streams (references.md
+    #: note N13)
+    grouped_gemm_half_rows: float = 0.0
     schedules: tuple[str, ...]
     zero_stages: tuple[int, ...]
     source: str
