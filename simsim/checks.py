@@ -443,14 +443,16 @@ def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
                 out += _number_problems(typing.cast(Any, item), where)
             elif isinstance(item, float) and not math.isfinite(item):
                 out.append(f"{where}={item!r} must be a finite number")
-            elif isinstance(item, float) and not item.is_integer() and _wants_int(section, f.name):
+            elif (isinstance(item, float) and not item.is_integer()
+                  and _wants_int(type(section), f.name)):  # fmt: skip
                 out.append(f"{where}={item!r} must be a whole number")
     return tuple(out)
 
 
-def _wants_int(section: Any, name: str) -> bool:
-    """Whether the schema types field ``name`` of ``section`` as an int (optional or not)."""
-    hint = typing.get_type_hints(type(section))[name]
+@cache
+def _wants_int(cls: type, name: str) -> bool:
+    """Whether the schema types field ``name`` of ``cls`` as an int (optional or not)."""
+    hint = typing.get_type_hints(cls)[name]
     return int in (typing.get_args(hint) or (hint,)) and float not in typing.get_args(hint)
 
 
