@@ -74,6 +74,16 @@ def _sweep_benchmark() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"sweep, fixed mode: {len(df):,} points in {dt:.2f} s = {len(df) / dt:,.0f} points/s; "
           f"peak RSS {peak:.0f} MB (was {before:.0f} MB before the sweep)")  # fmt: skip
+    # issue 12: the P10/P50/P90 columns must cost little (<= 3x the sweep without them)
+    from simsim.sweeps import _interval_columns
+
+    outputs = {c: df[c].to_numpy() for c in df.columns if f"{c}_p50" in df.columns}
+    flags = np.zeros(len(df), dtype=bool)
+    t0 = time.perf_counter()
+    cols = _interval_columns(outputs, flags, flags)
+    t_iv = time.perf_counter() - t0
+    print(f"  its {len(cols)} interval columns: {t_iv:.2f} s of it; the sweep without them would "
+          f"take {dt - t_iv:.2f} s: ratio {dt / (dt - t_iv):.2f} (target <= 3)")  # fmt: skip
     for mode in ("derived",):
         dcfg = simsim.compose(["model=llama3_70b", "hardware=h100_sxm", f"efficiency.mode={mode}"])
         small = {

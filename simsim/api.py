@@ -195,13 +195,12 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
 
 def _with_intervals(sc: Scenario, r: Result) -> Result:
     """The result with the 80% intervals of its headline outputs from simsim's held-out errors
-    (:mod:`simsim.intervals`; derived mode only: the fixed MFU prior has its own error) and
-    from its uncertain inputs (:mod:`simsim.uncertainty`)."""
+    (:mod:`simsim.intervals`, those of its efficiency mode: the derived model's or a constant
+    MFU's) and from its uncertain inputs (:mod:`simsim.uncertainty`)."""
     if not r.feasible:
         return r
-    if sc.efficiency.mode == "derived":
-        point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
-        r = replace(r, intervals=intervals(point, moe=sc.model.moe is not None))
+    point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
+    r = replace(r, intervals=intervals(point, sc.model.moe is not None, sc.efficiency.mode))
     ins = U.inputs_of(sc)
     if not ins or sc.uncertainty.samples == 0:
         return r

@@ -20,6 +20,10 @@ its group:
   the error of the between-step overheads (goodput, stages), so it is a lower bound on the
   bill's model error; ``simsim-validate`` reports how often it covers the whole-run rows.
 
+A fixed-mode result (``efficiency.mode=fixed``: one MFU for the whole run) takes the residuals
+of the same groups from ``simsim-validate --mode fixed`` (the ``fixed_groups`` of the file): the
+error of a constant-MFU estimate held out by study, wider than the derived model's.
+
 Only the model's error is covered here; :mod:`simsim.uncertainty` propagates the uncertain inputs
 (peaks, prices, failure rates) and combines both. Deterministic: the same scenario gives the
 same interval.
@@ -54,16 +58,21 @@ def group_of(output: str, moe: bool) -> str:
     return f"{kind}/{'moe' if moe else 'dense'}"
 
 
+#: The residual set of each efficiency mode in ``residuals.json``.
+MODE_KEYS = {"derived": "groups", "fixed": "fixed_groups"}
+
+
 @cache
-def residuals() -> dict[str, tuple[float, ...]]:
-    """The packaged held-out log residuals per group (``simsim/data/residuals.json``), of the
-    groups with at least :data:`MIN_RESIDUALS`, a too-small whole-run group replaced by
-    :func:`bill_fallback`."""
+def residuals(mode: str = "derived") -> dict[str, tuple[float, ...]]:
+    """The packaged held-out log residuals per group of an efficiency ``mode``
+    (``simsim/data/residuals.json``), of the groups with at least :data:`MIN_RESIDUALS`, a
+    too-small whole-run group replaced by :func:`bill_fallback`."""
     path = resources.files("simsim.data").joinpath(RESIDUALS_FILE)
     if not path.is_file():  # before the first `simsim-validate --update-residuals`
         return {}
     data = json.loads(path.read_text("utf-8"))
-    return usable({g: [float(x) for x in v] for g, v in data["groups"].items()})
+    groups = data.get(MODE_KEYS[mode], {})
+    return usable({g: [float(x) for x in v] for g, v in groups.items()})
 
 
 def usable(groups: dict[str, list[float]]) -> dict[str, tuple[float, ...]]:
@@ -99,11 +108,13 @@ def factors(values: Any) -> tuple[float, float, float]:
     return float(np.exp(lo)), float(np.exp(np.median(v))), float(np.exp(hi))
 
 
-def intervals(point: dict[str, float | None], moe: bool) -> dict[str, float]:
+def intervals(
+    point: dict[str, float | None], moe: bool, mode: str = "derived"
+) -> dict[str, float]:
     """``{output}_p10`` / ``_p50`` / ``_p90`` for every output of ``point`` with a value."""
     out: dict[str, float] = {}
     for name, value in point.items():
-        this = group_factors(group_of(name, moe))
+        this = group_factors(group_of(name, moe), mode)
         if value is None or this is None:
             continue
         for p, f in zip(PERCENTILES, this, strict=True):
@@ -112,9 +123,10 @@ def intervals(point: dict[str, float | None], moe: bool) -> dict[str, float]:
 
 
 @cache
-def group_factors(group: str) -> tuple[float, float, float] | None:
-    """The P10 / P50 / P90 multipliers of a residual group (None: no residuals packaged)."""
-    values = residuals().get(group)
+def group_factors(group: str, mode: str = "derived") -> tuple[float, float, float] | None:
+    """The P10 / P50 / P90 multipliers of a residual group of an efficiency ``mode`` (None: no
+    residuals packaged)."""
+    values = residuals(mode).get(group)
     return factors(values) if values else None
 
 

@@ -329,22 +329,22 @@ def _interval_columns(
     out: dict[str, Any], moe: np.ndarray, derived: np.ndarray
 ) -> dict[str, np.ndarray]:
     """``{output}_p10`` / ``_p50`` / ``_p90`` of every point, as :func:`simsim.intervals.intervals`
-    gives a single result: derived mode only (NaN for fixed-mode points; no columns at all when
-    no point is derived)."""
+    gives a single result: the factors of the point's efficiency mode and class, one gather and
+    one product per column."""
     cols: dict[str, np.ndarray] = {}
-    if not derived.any():
-        return cols
+    which = 2 * derived.astype(int) + moe.astype(int)  # (fixed, derived) x (dense, MoE)
     for name in (*RATE_OUTPUTS, *BILL_OUTPUTS):
         if name not in out:
             continue
-        by_class = [group_factors(group_of(name, m)) for m in (False, True)]
-        if by_class[0] is None and by_class[1] is None:
+        by_kind = [group_factors(group_of(name, m), mode)
+                   for mode in ("fixed", "derived") for m in (False, True)]  # fmt: skip
+        if all(f is None for f in by_kind):
             continue
-        table = np.array([f if f is not None else (np.nan,) * 3 for f in by_class])  # (2, 3)
-        factors = table[moe.astype(int)]  # (points, 3)
+        table = np.array([f if f is not None else (np.nan,) * 3 for f in by_kind])  # (4, 3)
+        factors = table[which]  # (points, 3)
         value = np.asarray(out[name], dtype=float)
         for j, p in enumerate(PERCENTILES):
-            cols[f"{name}_p{p}"] = np.where(derived, value * factors[:, j], np.nan)
+            cols[f"{name}_p{p}"] = value * factors[:, j]
     return cols
 
 

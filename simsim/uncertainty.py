@@ -156,9 +156,8 @@ def propagate(
     ``(input_intervals, combined_intervals, variance_share)``."""
     ins = inputs_of(sc)
     n = sc.uncertainty.samples
-    derived = sc.efficiency.mode == "derived"
     moe = sc.model.moe is not None
-    groups = residuals() if derived else {}
+    groups = residuals(sc.efficiency.mode)
     extra = [o for o in OUTPUTS if groups.get(group_of(o, moe))]
     u = latin_hypercube(n, len(ins) + 1, sc.uncertainty.seed)
     draws = {inp.path: inp.low + u[:, j] * (inp.high - inp.low) for j, inp in enumerate(ins)}

@@ -194,13 +194,16 @@ def readme_section(df: pd.DataFrame, summary: pd.DataFrame) -> str:
     return f"{summary_markdown(summary)}\n\n{coverage_markdown(df)}"
 
 
-def residuals_json(df: pd.DataFrame) -> str:
-    """The held-out residuals simsim's prediction intervals use (simsim/data/residuals.json)."""
+def residuals_json(df: pd.DataFrame, fixed: pd.DataFrame) -> str:
+    """The held-out residuals simsim's prediction intervals use (simsim/data/residuals.json):
+    the derived model's (``groups``) and the constant-MFU prior's (``fixed_groups``)."""
     data = {
         "note": "log(published / predicted) of the headline rows of simsim-validate, leave one "
-        "family out; throughput sense for steady-state rows, GPU-hours for whole runs. Written "
-        "by `simsim-validate --update-residuals`; read by simsim.intervals.",
+        "family out; throughput sense for steady-state rows, GPU-hours for whole runs; "
+        "fixed_groups from --mode fixed. Written by `simsim-validate --update-residuals`; read "
+        "by simsim.intervals.",
         "groups": residual_groups(df),
+        "fixed_groups": residual_groups(fixed),
     }
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
@@ -305,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         changed = update_readme(args.update_readme, readme_section(df, summary))
         print(f"{args.update_readme}: {'updated' if changed else 'already up to date'}")
     if args.update_residuals:
-        atomic_write_text(args.update_residuals, residuals_json(df))
+        fixed = validate(mode="fixed")
+        atomic_write_text(args.update_residuals, residuals_json(df, fixed))
         print(f"{args.update_residuals}: written")
     return 0
 

@@ -185,9 +185,20 @@ def test_conformal_bounds():
     assert factors(v)[2] == pytest.approx(np.exp(v[67]))
 
 
-def test_fixed_mode_has_no_model_error_interval():
-    r = simsim.simulate(scenario("efficiency.mode=fixed"))
-    assert r.feasible and r.intervals == {}
+def test_fixed_mode_takes_the_constant_mfu_error():
+    # a fixed-mode result's model-error interval is that of a constant MFU held out by study
+    # (residuals.json's fixed_groups, from simsim-validate --mode fixed), wider than the
+    # derived model's
+    from simsim.intervals import factors, residuals
+
+    r = simsim.simulate(
+        scenario("model=llama3_8b", "efficiency.mode=fixed", "uncertainty.samples=0")
+    )
+    lo, _, hi = factors(residuals("fixed")["steady/dense"])
+    assert r.intervals["tokens_per_s_p10"] == pytest.approx(r.tokens_per_s * lo, rel=1e-12)
+    assert r.intervals["tokens_per_s_p90"] == pytest.approx(r.tokens_per_s * hi, rel=1e-12)
+    d_lo, _, d_hi = factors(residuals("derived")["steady/dense"])
+    assert hi / lo > d_hi / d_lo
 
 
 def test_sweeps_carry_the_intervals():
