@@ -434,6 +434,7 @@ def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
     finite numbers, or not whole where the schema wants an int: ``inf`` passes every ``> 0``
     check and NaN fails none, so both are refused here, before any other check reads them."""
     out: list[str] = []
+    cls: Any = type(section)
     for f in dataclasses.fields(section):
         value, path = getattr(section, f.name), f"{prefix}.{f.name}"
         items = value if isinstance(value, tuple) else (value,)
@@ -444,7 +445,7 @@ def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
             elif isinstance(item, float) and not math.isfinite(item):
                 out.append(f"{where}={item!r} must be a finite number")
             elif (isinstance(item, float) and not item.is_integer()
-                  and _wants_int(type(section), f.name)):  # fmt: skip
+                  and _wants_int(cls, f.name)):  # fmt: skip
                 out.append(f"{where}={item!r} must be a whole number")
     return tuple(out)
 

@@ -108,9 +108,7 @@ def factors(values: Any) -> tuple[float, float, float]:
     return float(np.exp(lo)), float(np.exp(np.median(v))), float(np.exp(hi))
 
 
-def intervals(
-    point: dict[str, float | None], moe: bool, mode: str = "derived"
-) -> dict[str, float]:
+def intervals(point: dict[str, float | None], moe: bool, mode: str = "derived") -> dict[str, float]:
     """``{output}_p10`` / ``_p50`` / ``_p90`` for every output of ``point`` with a value."""
     out: dict[str, float] = {}
     for name, value in point.items():
