@@ -482,9 +482,12 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         x * stretch for x in (t_fwd, t_bwd, t_w, t_recompute, t_head)
     )
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
-    ends = t_head + t_loss * stage * stretch  # the heads and their loss, on the last stage
+    # the last stage's surplus per micro-batch: its heads and their loss, forward and backward
+    # (the backward's 2x the forward) and never recomputed, against the layers' forward,
+    # backward and recomputation
+    ends = 3.0 * (t_head + t_loss * stage * stretch)
     f_stage = _slowest_stage_factor(
-        sh.main_layers, mtp, (t_fwd - ends) / (n_layers * stage),
+        sh.main_layers, mtp, (t_fwd + t_bwd + t_recompute - ends) / (n_layers * stage),
         ends / stage, np.where(dual, pp / 2.0, pp),
     )  # fmt: skip
     return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
