@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -73,15 +75,32 @@ def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
     return fig, fig.subplots(*args, **kwargs)
 
 
+#: Decimals an SVG coordinate keeps (1/100 of a point): the last digits of a float that
+#: differ between machines' math libraries never reach a committed figure.
+SVG_DECIMALS = 2
+_SVG_NUMBER = re.compile(r"-?\d+\.\d{" + str(SVG_DECIMALS + 1) + ",}")
+
+
+def _round_svg(text: str) -> str:
+    """``text`` with every decimal number rounded to :data:`SVG_DECIMALS` places."""
+    return _SVG_NUMBER.sub(lambda m: f"{float(m.group()):.{SVG_DECIMALS}f}", text)
+
+
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.svg``, byte-identical for identical figures."""
+    """Save ``fig`` as ``stem.png`` and ``stem.svg``, byte-identical for identical figures (the
+    SVG's numbers rounded to :data:`SVG_DECIMALS` places)."""
     paths = []
     with matplotlib.rc_context({"svg.hashsalt": "simsim", "svg.fonttype": "path"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             path = stem.with_suffix(f".{ext}")
 
             def write(p: Path, ext: str = ext, meta: dict[str, None] = meta) -> None:
-                fig.savefig(p, format=ext, metadata=meta, dpi=150)
+                if ext == "svg":
+                    buf = io.StringIO()
+                    fig.savefig(buf, format=ext, metadata=meta, dpi=150)
+                    p.write_text(_round_svg(buf.getvalue()), encoding="utf-8")
+                else:
+                    fig.savefig(p, format=ext, metadata=meta, dpi=150)
 
             atomic_write(path, write)
             paths.append(path)

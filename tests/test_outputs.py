@@ -18,7 +18,7 @@ import pytest
 from simsim import validation_report
 from simsim.output import staged_output
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 
 
 def _staging_left(d: Path) -> list[Path]:
@@ -154,3 +154,17 @@ def test_export_out_that_is_a_file(tmp_path: Path, capsys):
     f.write_text("x")
     assert export_report.main(["--headline", "--out", str(f)]) == 2
     assert f"--out {f}: is a file" in capsys.readouterr().err
+
+
+def test_committed_svgs_are_rounded_to_a_stated_precision():
+    # simsim.plots.SVG_DECIMALS: every number in a committed SVG has at most that many decimals,
+    # so the last digits of floats that differ between machines never reach git
+    import re
+
+    from simsim.plots import SVG_DECIMALS
+
+    svgs = sorted((REPO / "results").glob("*/*.svg"))
+    assert len(svgs) >= 8
+    too_long = re.compile(r"\d\.\d{%d,}" % (SVG_DECIMALS + 1))  # noqa: UP031
+    for svg in svgs:
+        assert not too_long.search(svg.read_text(encoding="utf-8")), svg
