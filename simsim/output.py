@@ -100,7 +100,10 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     """A staging folder for one run's files, published into ``out_dir`` on success.
 
     Raises OSError when ``out_dir`` cannot be created or written (the caller names the field).
+    A run that writes nothing (it failed, or its input was refused) leaves no trace: the output
+    directory is removed again if this run created it and it is still empty.
     """
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".simsim-staging-", dir=out_dir))
     try:
@@ -108,6 +111,8 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
         _publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
 
 
 def _publish(staging: Path, out_dir: Path) -> None:
