@@ -5,7 +5,10 @@
   every number is finite (a value the physics accepts, such as a zero latency). No traceback, no
   NaN or Infinity in a result.
 * Bad `simsim` command lines (wrong types, unknown keys and presets, layout contradictions, bad
-  sweep axes): exit 2, the field named, no traceback, and no output directory left behind."""
+  sweep axes): exit 2, the field named, no traceback, and no output directory left behind.
+* A public config.json broken one way at a time (text, null, NaN, fractional, infinite and
+  missing fields, an unknown architecture, MoE keys on a dense type): a ConfigError naming
+  model.path and the key."""
 
 from __future__ import annotations
 
@@ -124,3 +127,38 @@ def test_a_bad_command_line_exits_2_naming_the_field_and_writes_nothing(
     assert exc.value.code == 2, err
     assert named in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()  # no partial, stale or empty output
+
+
+#: A public config.json broken one way at a time: the key its error must name.
+HF_CASES = {
+    "hidden_size is text": ({"hidden_size": "abc"}, "hidden_size"),
+    "hidden_size is null": ({"hidden_size": None}, "hidden_size"),
+    "hidden_size is NaN": ({"hidden_size": math.nan}, "hidden_size"),
+    "hidden_size is fractional": ({"hidden_size": 4096.7}, "hidden_size"),
+    "vocab_size is infinite": ({"vocab_size": math.inf}, "vocab_size"),
+    "num_hidden_layers is missing": ({"num_hidden_layers": ...}, "num_hidden_layers"),
+    "num_attention_heads is negative": ({"num_attention_heads": -4}, "num_attention_heads"),
+    "an unknown architecture": ({"model_type": "mystery"}, "model_type"),
+    "MoE keys on a dense type": ({"num_experts": 8}, "num_experts"),
+}
+
+
+@pytest.mark.parametrize("case", list(HF_CASES))
+def test_a_broken_config_json_is_named(case: str, tmp_path: Any):
+    import json
+
+    from .conftest import REPO
+
+    changes, named = HF_CASES[case]
+    path = REPO / "tests" / "data" / "hf_public" / "llama3_1_8b" / "config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if value is ...:
+            cfg.pop(key)
+        else:
+            cfg[key] = value
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps(cfg), encoding="utf-8")  # NaN and Infinity as Python writes them
+    with pytest.raises(ConfigError) as exc:
+        simsim.simulate(simsim.compose(["model=hf", f"model.path={bad}"]))
+    assert named in str(exc.value) and "model.path" in str(exc.value), str(exc.value)
