@@ -543,11 +543,11 @@ def _infeasible(
 ) -> LayoutChoice:  # fmt: skip
     """No candidate of scenario ``s`` is feasible: the reason of the first check that none of
     them passes (the checks are nested), with the smallest candidate's memory when it is HBM."""
-    reason = next(
-        (r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "no candidate layout"
+    reason = (
+        f"no candidate layout within the search's limits ({SEARCH_LIMITS})"
+        if n_candidates == 0
+        else next((r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "")
     )
-    if n_candidates == 0:
-        reason = f"no candidate layout within the search's limits ({SEARCH_LIMITS})"
     lo, hi = np.searchsorted(s_idx, [s, s + 1])  # s_idx is sorted: the scenario's own slice
     sched_ok = stages[3][lo:hi]
     if sched_ok.any():

@@ -128,16 +128,19 @@ def group_factors(group: str, mode: str = "derived") -> tuple[float, float, floa
     return factors(values) if values else None
 
 
+def _grouped_rows(df: Any) -> list[tuple[str, str, float]]:
+    """``(study, group, log residual)`` of every headline performance row with a prediction
+    of a leave-one-family-out validation table."""
+    head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
+    return [(r["study"], g, float(np.log(_ratio(r))))
+            for r in head.to_dict("records") if (g := _row_group(r)) is not None]  # fmt: skip
+
+
 def residual_groups(df: Any) -> dict[str, list[float]]:
     """Held-out log residuals per group from a leave-one-family-out validation table (the
     headline rows with a prediction), rounded to 6 decimals, sorted."""
-    head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
-    groups: dict[str, list[float]] = {g: [] for g in GROUPS}
-    for r in head.to_dict("records"):
-        group = _row_group(r)
-        if group is not None:
-            groups[group].append(float(np.log(_ratio(r))))
-    return {g: sorted(round(x, 6) for x in v) for g, v in groups.items()}
+    rows = _grouped_rows(df)
+    return {g: sorted(round(x, 6) for _, gg, x in rows if gg == g) for g in GROUPS}
 
 
 def _row_group(r: dict[str, Any]) -> str | None:
@@ -161,9 +164,7 @@ def coverage(df: Any) -> list[dict[str, Any]]:
     takes the steady-state fallback while its own group is too small; a row with no usable
     group is skipped); per group, and per kind (steady / whole run) over both classes: rows,
     share covered, median width (P90 / P10 - 1)."""
-    head = df[df["headline"] & df["predicted"].notna() & (df["check"] == "performance")]
-    rows = [(r["study"], g, float(np.log(_ratio(r))))
-            for r in head.to_dict("records") if (g := _row_group(r)) is not None]  # fmt: skip
+    rows = _grouped_rows(df)
     found: dict[str, tuple[list[bool], list[float]]] = {g: ([], []) for g in GROUPS}
     for study, group, residual in rows:
         others = usable(

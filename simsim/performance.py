@@ -21,10 +21,11 @@ micro-batch:
   parallel rank (``load_imbalance``);
 * TP/SP collectives (per layer: 2 all-gathers + 2 reduce-scatters forward, as many backward,
   Korthikanti et al. 2022 §4.2.2), CP ring exchange of K/V (Liu et al. 2023, arXiv:2310.01889;
-  hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls with
-  node-limited deduplication within a scale-up domain (:mod:`simsim.physics.comm`); DualPipe
-  hides EP and PP traffic behind the paired micro-batch's compute at the cost of the SMs it
-  reserves, except in the warm-up and cool-down micro-batches that have no partner;
+  hidden behind attention), PP point-to-point, EP dispatch/combine all-to-alls (a copy per
+  remote node with a deduplicating dispatcher, per remote expert otherwise;
+  :mod:`simsim.physics.comm`); DualPipe hides EP and PP traffic behind the paired
+  micro-batch's compute at the cost of the SMs it reserves, except in the warm-up and
+  cool-down micro-batches that have no partner;
 * the pipeline bubble of the schedule (:mod:`simsim.physics.pipeline`); data-parallel gradient
   reduce-scatter (at the stack's gradient width) and parameter all-gather per step, up to
   ``software.dp_overlap`` of them hidden behind one micro-batch's backward and forward; the
@@ -565,22 +566,18 @@ def pp_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
 def ep_time_raw(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Array:
     """Expert all-to-alls per micro-batch before any overlap [s]: dispatch (FP8 under the fp8
     recipe) and combine (16-bit), forward and backward (and the recomputed forward), with
-    one copy per remote node under node-limited routing or a deduplicating dispatcher
-    (``software.moe_dispatcher=deepep``), else one per remote expert
-    (:func:`simsim.physics.comm.expert_all_to_all_time`); the scale-up domain (8 GPUs of an
+    one copy per remote node under a deduplicating dispatcher (``software.moe_dispatcher=
+    deepep``; node-limited routing caps those nodes), else one per remote expert, limited or
+    not (:func:`simsim.physics.comm.expert_all_to_all_time`); the scale-up domain (8 GPUs of an
     HGX node, 72 of a GB200 NVL72 rack) is the unit that stays off the scale-out network;
     token-dropping kernels send capacity-sized buffers; the busiest rank receives
     ``load_imbalance`` x the mean."""
     tp, ep = _f(lay.tp), _f(lay.ep)
     tg = _f(lay.micro_batch) * _f(wl.seq_len) / _f(lay.cp) / tp
     dispatch_b = FP8_DISPATCH_BYTES if wl.precision == "fp8" else 2.0
-    max_nodes = _f(lay.max_nodes)
-    limited = np.isfinite(max_nodes)
-    dedup = np.maximum(limited.astype(float), _f(mc.dedup))
     a2a = [
         C.expert_all_to_all_time(tg, sh.k, sh.h, b, ep, mc.up_domain, mc.up_bw, mc.out_bw,
-                                 np.where(limited, max_nodes, 1e9), dedup,
-                                 mc.out_latency, sh.n_exp)
+                                 lay.max_nodes, mc.dedup, mc.out_latency, sh.n_exp)
         for b in (dispatch_b, 2.0)
     ]  # fmt: skip
     load = _f(wl.capacity_factor) * _imbalance(wl, ep)  # the busiest rank's share

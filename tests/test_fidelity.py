@@ -269,19 +269,20 @@ def test_deepep_crosses_each_node_once():
 
 def test_a_grouped_gemm_of_few_rows_per_expert_costs_more():
     # software.grouped_gemm_half_rows = h: the expert GEMMs run M / (M + h) of a plain GEMM's
-    # rate. Qwen3-235B at TP4 x EP8 with one 4K sequence per micro-batch: M = 512 rows per
-    # expert (forced balance), so the expert GEMMs take (512 + 240) / 512 = 1.47x as long; the
-    # step grows, by less than that (attention and the rest are unchanged); a dense model and a
-    # stack with h = 0 (a single-kernel grouped GEMM) do not move
+    # rate, i.e. their (compute-bound) time grows by h / M, linearly in h. Qwen3-235B at TP4 x
+    # EP8 with one 4K sequence per micro-batch: M = 512 rows per expert (forced balance), so
+    # h = 240 makes the expert GEMMs (512 + 240) / 512 = 1.47x as long; the step grows by less
+    # (attention and the rest are unchanged), by the same amount again at h = 480; a dense
+    # model does not move
     qwen = ["model=qwen3_235b_a22b", "model.moe.load_imbalance=1", "hardware=h100_sxm",
             "software=megatron_core", "cluster.n_gpus=256", "training.seq_len=4096",
             "training.global_batch_tokens=8388608", "parallel.tp=4", "parallel.ep=8",
             "parallel.pp=8", "parallel.cp=1", "parallel.schedule=interleaved",
             "parallel.virtual_stages=4", "parallel.micro_batch=1", "parallel.zero_stage=1",
             "training.recompute=none", "uncertainty.samples=0"]  # fmt: skip
-    plain = _step(*qwen, "software.grouped_gemm_half_rows=0")
-    te = _step(*qwen, "software.grouped_gemm_half_rows=240")
-    assert plain * 1.15 < te < plain * (512 + 240) / 512
+    plain, te, twice = (_step(*qwen, f"software.grouped_gemm_half_rows={h}") for h in (0, 240, 480))
+    assert plain < te < plain * (512 + 240) / 512
+    assert twice - te == pytest.approx(te - plain, rel=1e-6)
     dense = ["model=llama3_8b", "software=megatron_core", "cluster.n_gpus=64",
              "uncertainty.samples=0"]  # fmt: skip
     assert _step(*dense, "software.grouped_gemm_half_rows=0") == _step(*dense)
