@@ -254,7 +254,9 @@ def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dic
 
 
 #: The batch ramp-up is integrated over this many equal slices of its tokens, each run at its
-#: mean batch (midpoint rule; the throughput changes smoothly with the batch).
+#: mean batch (midpoint rule; the throughput changes smoothly with the batch). Measured on
+#: DeepSeek-V3's ramp: 4 slices give 101.9K GPU-hours against 102.6K with 64, 0.7% of the ramp
+#: and 0.02% of the bill, for a sixteenth of the layout searches.
 RAMP_SLICES = 4
 
 
