@@ -15,10 +15,11 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose as _hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -26,6 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf._utils import get_yaml_loader
 from omegaconf.errors import OmegaConfBaseException
 
 from . import checks
@@ -91,11 +93,18 @@ def _parse(overrides: Sequence[str]) -> list[Override]:
     for text in overrides:
         if not isinstance(text, str):
             raise ConfigError(f"overrides: {text!r} is not a 'key=value' string")
-        try:
-            out.append(_parser().parse_override(text))
-        except HydraException as exc:
-            raise ConfigError(f"{text}: {str(exc).splitlines()[0]}") from None
+        out.append(_parse_one(text))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _parse_one(text: str) -> Override:
+    """One override parsed by Hydra's grammar (~1 ms each; cached: callers copy its value
+    before changing it)."""
+    try:
+        return _parser().parse_override(text)
+    except HydraException as exc:
+        raise ConfigError(f"{text}: {str(exc).splitlines()[0]}") from None
 
 
 @cache
@@ -114,8 +123,30 @@ def _yaml(path: Path) -> dict[str, Any] | None:
     """A preset file as a plain dict (OmegaConf's YAML rules: ``14.8e12`` is a float)."""
     if not path.is_file():
         return None
-    data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    data = yaml.load(path.read_text("utf-8"), Loader=_yaml_loader())
     return {str(k): v for k, v in data.items()} if isinstance(data, dict) else None
+
+
+@cache
+def _yaml_loader() -> Any:
+    """OmegaConf's YAML rules (its float pattern, no timestamps, duplicate keys refused) on
+    libyaml's parser where PyYAML has it: the same dicts as ``OmegaConf.load`` (tested on every
+    preset), ~5x faster."""
+    rules = get_yaml_loader()
+
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            scalar = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
+            keys = [k.value for k, _ in node.value if k.tag == scalar]
+            dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+            if dup is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {dup}"
+                )
+            return super().construct_mapping(node, deep=deep)
+
+    Loader.yaml_implicit_resolvers = rules.yaml_implicit_resolvers
+    return Loader
 
 
 def _merge(dest: Any, src: Any) -> Any:
@@ -227,7 +258,7 @@ def compose_dict(overrides: Sequence[str] = (), config_name: str = "config") -> 
         if o.is_delete():
             _delete(data, key)
             continue
-        value = o.value()
+        value = copy.deepcopy(o.value())
         if key.startswith("sweep.axes."):  # an open mapping: any field path may be an axis
             data.setdefault("sweep", {}).setdefault("axes", {})[key[len("sweep.axes.") :]] = value
             continue

@@ -365,10 +365,22 @@ class Scenario:
     def replace(self, **changes: Any) -> Scenario:
         """A copy with dotted fields changed, validated again:
         ``sc.replace(**{"cluster.n_gpus": 4096})``."""
-        data = self.to_dict()
-        for path, value in changes.items():
-            set_path(data, path, value, "")
-        return build_scenario(data)
+        out = self
+        try:  # field by field, the rest of the tree shared
+            for path, value in changes.items():
+                *parents, _ = path.split(".")
+                node: Any = out
+                for part in parents:
+                    node = getattr(node, part, None)
+                if not parents or not dataclasses.is_dataclass(node):
+                    raise ConfigError(path)  # a whole group, or under a null section
+                out = replace_path(out, path, convert(path, value))
+            return out
+        except ConfigError:  # rebuilt whole, for the same checks and messages as a new scenario
+            data = self.to_dict()
+            for path, value in changes.items():
+                set_path(data, path, value, "")
+            return build_scenario(data)
 
 
 # --- application settings (not part of the physical scenario) ---------------------------------

@@ -7,6 +7,7 @@ import itertools
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,31 @@ def test_preset_composition_equals_hydras(selection):
     from simsim import scenario as S
 
     assert S._compose_simple("config", selection) == S._compose_hydra("config", selection)
+
+
+def test_preset_yaml_reads_as_omegaconf_does():
+    """simsim reads presets with libyaml under OmegaConf's rules: the same values and the same
+    types (``14.8e12`` a float, no timestamps) as ``OmegaConf.load``, on every preset file."""
+    from omegaconf import OmegaConf
+
+    from simsim import scenario as S
+    from simsim._paths import config_dir
+
+    files = sorted(config_dir().rglob("*.yaml"))
+    assert len(files) > 40
+    for path in files:
+        ours = S._yaml(path)
+        theirs = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        assert isinstance(theirs, dict)
+        assert repr(ours) == repr({str(k): v for k, v in theirs.items()}), path
+
+
+def test_preset_yaml_refuses_duplicate_keys(tmp_path: Path):
+    import yaml
+
+    from simsim import scenario as S
+
+    bad = tmp_path / "dup.yaml"
+    bad.write_text("a: 1\nb: 2\na: 3\n")
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key a"):
+        S._yaml(bad)
