@@ -188,6 +188,11 @@ PUBLISHED = {
     "mistral_7b": (7.3e9, None, 0.1e9, False),  # Mistral AI announcement: "a 7.3B parameter model"
     "phi3_mini": (3.8e9, None, 0.1e9, False),  # model card: "3.8B parameters"
     "dbrx_base": (132e9, 36e9, 1e9, False),  # Databricks model card: "132B total ... 36B active"
+    "granite_3_0_1b_a400m": (1.3e9, 0.4e9, 0.1e9, True),  # model card table
+    "granite_3_0_3b_a800m": (3.3e9, 0.8e9, 0.1e9, True),
+    "olmoe_1b_7b_0924": (6.9e9, 1.3e9, 0.1e9, False),  # OLMoE paper, arXiv:2409.02060
+    "qwen1_5_moe_a2_7b_chat": (14.3e9, 2.7e9, 0.1e9, False),  # model card
+    "gemma2_9b_it": (9.2417e9, None, 0.0001e9, False),  # Gemma 2 report Table 1
 }
 
 
