@@ -221,7 +221,8 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         else np.zeros(n_points, int)
     )
     keys = ("feasible", "fpt", "rate", "mfu", "n", "tdp", "purchase", "price", "mem", "model",
-            "hardware", "cost_model", "goodput", "moe", "derived")  # fmt: skip
+            "hardware", "cost_model", "goodput", "moe", "derived", "staged", "tokens", "simulated",
+            "given")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
     # a sweep's points carry the model-error intervals only: the input-uncertainty Monte Carlo
     # (simsim.uncertainty) is per scenario (simulate one point to get it)
@@ -249,6 +250,13 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         per_combo["goodput"].append(np.nan if r.goodput is None else r.goodput)
         per_combo["moe"].append(sc.model.moe is not None)
         per_combo["derived"].append(sc.efficiency.mode == "derived")
+        # a run in stages (batch ramp-up, context extension, given post-training): its GPU-hours
+        # simulated stage by stage, and those of the stages given as published figures
+        given = sum(s["gpu_hours"] or 0.0 for s in r.stages if s.get("layout") == "given")
+        per_combo["staged"].append(bool(r.stages) and r.gpu_hours is not None)
+        per_combo["tokens"].append(sc.training.tokens)
+        per_combo["simulated"].append(np.nan if r.gpu_hours is None else r.gpu_hours - given)
+        per_combo["given"].append(given)
     col = {k: np.asarray(v)[combo_id] for k, v in per_combo.items()}
 
     def axis_or(path: str, default: Any) -> np.ndarray:
@@ -273,6 +281,14 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
     n = col["n"].astype(float)
     fpt = col["fpt"].astype(float)
     hours = acc.gpu_hours(fpt * tokens, rate * fpt / n, goodput)
+    # a run in stages keeps its simulated stages' bill (each at its own batch and context),
+    # scaled by the swept goodput and MFU, with a change of tokens in the main stage; the given
+    # stages stay as published
+    with np.errstate(divide="ignore", invalid="ignore"):
+        staged = col["simulated"].astype(float) * (col["goodput"].astype(float) / goodput) * (
+            col["rate"].astype(float) / rate
+        ) + acc.gpu_hours(fpt * (tokens - col["tokens"].astype(float)), rate * fpt / n, goodput)
+    hours = np.where(col["staged"].astype(bool), staged + col["given"].astype(float), hours)
     days = acc.wall_clock_days(hours, n)
     power = acc.power_per_gpu_w(
         col["tdp"].astype(float),

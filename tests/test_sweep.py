@@ -12,7 +12,7 @@ import pytest
 import simsim
 from simsim import ConfigError
 
-from .conftest import run_cli
+from .conftest import run_cli, scenario
 
 AXES = {
     "cluster.n_gpus": [256, 1024],
@@ -49,6 +49,28 @@ def test_sweep_matches_single_runs(mode: str):
         ):
             assert row[field].iloc[0] == pytest.approx(getattr(r, field), rel=1e-9), field
         assert row["train_flops"].iloc[0] == pytest.approx(r.train_flops)
+
+
+def test_a_staged_run_sweeps_to_its_whole_bill():
+    """A run in stages (DeepSeek-V3: batch ramp-up, two context extensions, given
+    post-training): every point's GPU-hours are the whole run's, as simulate() bills it, with
+    a swept token count, goodput or fleet (the sweep once priced every token at the main
+    stage's rate: 2.886M GPU-hours against simulate's 3.014M)."""
+    sc = scenario("experiment=deepseek_v3", "uncertainty.samples=0")
+    axes = {"training.tokens": [14.8e12, 16e12], "cluster.goodput": [0.9],
+            "cluster.n_gpus": [2048, 4096]}  # fmt: skip
+    df = simsim.sweep(sc, axes)
+    assert len(df) == 4
+    for row in df.to_dict("records"):
+        r = simsim.simulate(sc.replace(**{k: row[k] for k in axes}))
+        assert r.stages
+        for field in ("gpu_hours", "wall_clock_days", "energy_mwh", "cost_usd", "co2_tonnes"):
+            assert row[field] == pytest.approx(getattr(r, field), rel=1e-9), field
+    # derived goodput (no goodput axis): the simulated stages keep their own ETTR
+    df = simsim.sweep(sc, {"cluster.n_gpus": [2048, 3072]})
+    for row in df.to_dict("records"):
+        r = simsim.simulate(sc.replace(**{"cluster.n_gpus": row["cluster.n_gpus"]}))
+        assert row["gpu_hours"] == pytest.approx(r.gpu_hours, rel=1e-9)
 
 
 def test_nested_axes_and_errors():
