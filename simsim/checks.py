@@ -463,6 +463,29 @@ def validate(sc: Scenario, changed: Iterable[str] | None = None) -> None:
     ``changed``: the dotted fields that differ from a scenario already validated (a sweep
     point); only the checks that read their groups run. A field that is not a finite number
     is reported alone (the range checks would let ``inf`` through or trip on it)."""
+    if changed is None:
+        try:
+            problems = _whole_problems(sc)
+        except TypeError:  # an unhashable value somewhere (a list where a tuple belongs)
+            problems = _whole_problems.__wrapped__(sc)
+        if problems:
+            raise ConfigError(list(problems))
+        return
+    _raise_problems(sc, changed)
+
+
+@lru_cache(maxsize=1024)
+def _whole_problems(sc: Scenario) -> tuple[str, ...]:
+    """Every problem of a whole scenario (cached by value: a frozen scenario simulated again,
+    or equal to one already checked, is not checked twice)."""
+    try:
+        _raise_problems(sc, None)
+    except ConfigError as exc:
+        return tuple(exc.problems)
+    return ()
+
+
+def _raise_problems(sc: Scenario, changed: Iterable[str] | None) -> None:
     groups = None if changed is None else {p.split(".")[0] for p in changed}
     numbers = [p for g in SCENARIO_GROUPS if groups is None or g in groups
                if (section := getattr(sc, g)) is not None
