@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .intervals import coverage, residual_groups
-from .output import atomic_write_text, write_csv
+from .output import atomic_write_text, staged_output, write_csv
 from .plots import format_log_axis, save_figure, styled, subplots
 from .validation import METRICS, STEADY_METRICS, UNITS, layout_ranking, summarize, validate
 
@@ -208,12 +208,27 @@ def residuals_json(df: pd.DataFrame, fixed: pd.DataFrame) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
+_SECTION = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
+
+
+def readme_problem(readme: Path) -> str | None:
+    """Why ``readme`` cannot take a validation section (None: it can)."""
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read it ({getattr(exc, 'strerror', None) or exc})"
+    if not _SECTION.search(text):
+        return f"no '{README_START}' ... '{README_END}' markers"
+    return None
+
+
 def update_readme(readme: Path, section: str) -> bool:
     """Replace the text between the validation markers; return whether the file changed."""
+    problem = readme_problem(readme)
+    if problem:
+        raise SystemExit(f"{readme}: {problem}")
     text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + r".*?" + re.escape(README_END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{readme}: no '{README_START}' ... '{README_END}' markers")
+    pattern = _SECTION
     new = pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text)
     if new != text:
         atomic_write_text(readme, new)
@@ -266,6 +281,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    # the files to update are checked before anything is computed or written
+    problem = None
+    if args.update_readme and (why := readme_problem(args.update_readme)):
+        problem = f"--update-readme {args.update_readme}: {why}"
+    target = args.update_residuals
+    if target and (target.is_dir() or not target.parent.is_dir()):
+        problem = f"--update-residuals {target}: " + (
+            "is a folder" if target.is_dir() else f"no folder {target.parent}"
+        )
+    if problem:
+        print(f"simsim-validate: {problem}", file=sys.stderr)
+        return 2
     try:
         df = validate(
             metric=args.metric, run=args.run, hardware=args.hardware, mode=args.mode,
@@ -275,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simsim-validate: {exc}", file=sys.stderr)
         return 2
     if df.empty:
-        print("simsim-validate: no published figure matches the filters", file=sys.stderr)
-        return 1
+        given = " ".join(f"--{k} {v!r}" for k, v in
+                         (("metric", args.metric), ("run", args.run), ("hardware", args.hardware))
+                         if v)  # fmt: skip
+        print(f"simsim-validate: no published figure matches {given}", file=sys.stderr)
+        return 2
     summary = summarize(df)
     suffix = "_fixed" if args.mode == "fixed" else ("_in_sample" if args.in_sample else "")
     out = args.out or Path("results/validation" + suffix)
@@ -302,7 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         # a filtered table never replaces the curated one (results/validation/)
         print("\nnot written (a filtered table; give --out DIR to keep it)")
         return 0
-    paths = write_outputs(df, summary, out)
+    try:  # one complete set of files or none (simsim.output.staged_output)
+        with staged_output(out) as staging:
+            paths = [out / p.name for p in write_outputs(df, summary, staging)]
+    except OSError as exc:
+        print(f"simsim-validate: --out {out}: cannot write there ({exc.strerror or exc})",
+              file=sys.stderr)  # fmt: skip
+        return 2
     print(f"\nwritten: {', '.join(str(p) for p in paths)}")
     if args.update_readme:
         changed = update_readme(args.update_readme, readme_section(df, summary))

@@ -259,8 +259,35 @@ def test_cli_writes_csv_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_cli_bad_filter(capsys: pytest.CaptureFixture[str]):
-    assert main(["--run", "no-such-run-xyz", "--out", "/nonexistent"]) == 1
-    assert "no published figure" in capsys.readouterr().err
+    assert main(["--run", "no-such-run-xyz", "--out", "/nonexistent"]) == 2
+    assert "no published figure matches --run 'no-such-run-xyz'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "{file}"], "--out {file}: cannot write there"),
+        (["--out", "{file}/sub"], "--out {file}/sub: cannot write there"),
+        (["--update-readme", "{tmp}/missing.md"], "--update-readme {tmp}/missing.md: cannot read"),
+        (["--update-readme", "{file}"], "--update-readme {file}: no '<!-- validation:start"),
+        (["--update-residuals", "{tmp}/no/such/r.json"], "no folder {tmp}/no/such"),
+        (["--update-residuals", "{tmp}"], "--update-residuals {tmp}: is a folder"),
+    ],
+)
+def test_cli_bad_paths_are_one_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A path simsim-validate cannot use is refused in one line naming the flag, before
+    anything is written (the curated results/validation/ and the README stay as they were)."""
+    file = tmp_path / "a_file.txt"
+    file.write_text("not a README\n")
+    fill = {"tmp": str(tmp_path), "file": str(file)}
+    before = sorted(tmp_path.rglob("*"))
+    assert main([a.format(**fill) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert message.format(**fill) in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before and file.read_text() == "not a README\n"
 
 
 def test_readme_section_is_the_commands_output(table: pd.DataFrame):
