@@ -363,3 +363,18 @@ def test_slowest_stage_carries_the_head():
     for u, e, got in zip(units, heads + 1, vals, strict=True):
         brute = min(max(k, max(126 - (u - 1) * k, 0) + e) for k in range(127)) if u > 1 else 126 + e
         assert got == pytest.approx(brute / ((126 + e) / u)) and got >= 1 - 1e-12
+
+
+def test_a_deduplicating_dispatcher_sends_a_token_once_per_gpu_inside_a_node():
+    # DeepEP's dispatch layout is per destination rank (is_token_in_rank; comm.py ref [4]):
+    # EP8 in one node, 128 experts (16 per GPU), top-8: a token reaches 8 (1 - P(none)) GPUs,
+    # P(none) = prod_{i<8} (112 - i) / (128 - i), 7/8 of them other GPUs; a copy per expert
+    # sends 8 x 7/8.
+    args = dict(tokens=4096, top_k=8, d_model=4096, bytes_per_elem=2.0, ep=8, gpus_per_node=8,
+                scale_up_bw=360e9, scale_out_bw=40e9, max_nodes=np.inf, n_experts=128)  # fmt: skip
+    naive = float(C.expert_all_to_all_time(**args, dedup=0.0))
+    dedup = float(C.expert_all_to_all_time(**args, dedup=1.0))
+    p_none = np.prod([(112 - i) / (128 - i) for i in range(8)])
+    assert naive == pytest.approx(4096 * 4096 * 2.0 * 8 * 7 / 8 / 360e9)
+    assert dedup / naive == pytest.approx(8 * (1 - p_none) * 7 / 8 / 7, rel=1e-9)
+    assert 0.6 < dedup / naive < 0.7

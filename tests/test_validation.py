@@ -40,8 +40,9 @@ PINNED = {
     # median: Pythia held out (+17% to +47%: its stack's own rows fit 0.62, the pool 0.76)
     "tokens_per_s": (12, 57),  # worst: DeepSeek-V3 with MTP on B200, Megatron-Bridge 25.11
     # worst: Qwen3-235B's four layouts (Megatron-MoE-ModelZoo): the two with 16 local experts of
-    # 512-1,024 rows are 37% slower than simsim predicts (layout ranking rho 0.0)
-    "step_time_s": (6, 38),
+    # 512-1,024 rows are 37-39% slower than simsim predicts (layout ranking rho 0.0); DeepEP's
+    # per-GPU sends inside a node (references.md N14) took TP4-EP8-PP8 from 37% to 39%
+    "step_time_s": (6, 40),
     "wall_clock_days": (28, 37),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),

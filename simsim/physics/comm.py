@@ -11,6 +11,11 @@ References
    routing: each token crosses IB once per target node, then fans out over NVLink).
 .. [3] C. Zhao et al., "Insights into DeepSeek-V3", ISCA'25, arXiv:2505.09343, §2.3.2 and
    Table 5 (NVLink 3.3 us, IB 2.8-3.7 us latency).
+.. [4] deepseek-ai/DeepEP ``deep_ep/buffer.py``, ``Buffer.get_dispatch_layout``: the dispatch
+   layout is ``num_tokens_per_rank`` and ``is_token_in_rank`` ("whether a token be sent to a
+   rank"), a token's copies per destination rank; across nodes ``num_tokens_per_rdma_rank``
+   (one per RDMA rank with the same GPU index), forwarded over NVLink inside the node
+   (simsim/data/references.md note N14).
 """
 
 from __future__ import annotations
@@ -83,6 +88,9 @@ def expert_all_to_all_time(
     nodes, a token's copies to remote nodes cross the scale-out network: once per target node
     with DeepSeek's deduplication (``dedup``; at most ``max_nodes``) [2], else once per remote
     expert; the in-node fan-out rides the scale-up links. The slower of the two sets the time.
+    A deduplicating dispatcher also sends a token once per destination GPU on the scale-up
+    links, not once per expert [4]: the expected distinct GPUs among the candidates (those of
+    ``max_nodes`` nodes at most), less this one.
     """
     t, k, h, b = _f(tokens), _f(top_k), _f(d_model), _f(bytes_per_elem)
     e, g = _f(ep), _f(gpus_per_node)
@@ -98,7 +106,12 @@ def expert_all_to_all_time(
         k * remote_frac,
     )
     out_bytes = remote_copies * per_copy
-    nvl_bytes = (k * local_frac + np.where(nodes > 1, k * remote_frac, 0.0)) * per_copy
+    # scale-up copies: one per remote expert, or (dedup) one per distinct destination GPU
+    ranks = np.minimum(nodes, np.maximum(_f(max_nodes), 1.0)) * local_gpus
+    distinct_gpus = expected_distinct_nodes(ranks, k, np.inf, _f(n_experts) / e)
+    per_gpu = distinct_gpus * (1.0 - 1.0 / np.maximum(ranks, 1.0))
+    per_expert = k * local_frac + np.where(nodes > 1, k * remote_frac, 0.0)
+    nvl_bytes = np.where(_f(dedup) > 0, np.minimum(per_gpu, per_expert), per_expert) * per_copy
     t_out = out_bytes / _f(scale_out_bw)
     t_up = nvl_bytes / _f(scale_up_bw)
     return np.where(e > 1, np.maximum(t_out, t_up) + _f(latency_s), 0.0)
