@@ -400,9 +400,7 @@ def _endpoint_problems(sc: Scenario, path: str, value: float) -> tuple[str, ...]
     group; memoised on the groups they read, or on the path and value alone for a field of
     :data:`VALUE_ONLY_GROUPS`, since every simulate and sweep point validates again)."""
     group = path.split(".")[0]
-    checks = [(f, r) for f, r in _CHECKS
-              if group in r and f is not _check_uncertainty]  # fmt: skip
-    groups = sorted(set().union(*(r for _, r in checks)))
+    checks, groups = _checks_reading(group)
     key = (path, value) if group in VALUE_ONLY_GROUPS else (
         path, value, *(getattr(sc, g) for g in groups))  # fmt: skip
     if key not in _ENDPOINTS:
@@ -414,6 +412,14 @@ def _endpoint_problems(sc: Scenario, path: str, value: float) -> tuple[str, ...]
         # the field's own problems (the scenario's others are reported once, on their own)
         _ENDPOINTS[key] = tuple(m for m in probe.problems if m.startswith(f"{path}="))
     return _ENDPOINTS[key]
+
+
+@cache
+def _checks_reading(group: str) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+    """The range checks that read ``group`` (the uncertainty check aside) and every group
+    they read."""
+    checks = tuple((f, r) for f, r in _CHECKS if group in r and f is not _check_uncertainty)
+    return checks, tuple(sorted(set().union(*(r for _, r in checks))))
 
 
 #: Each check and the groups it reads (a change to one group needs only the checks reading it).
@@ -495,9 +501,35 @@ def _raise_problems(sc: Scenario, changed: Iterable[str] | None) -> None:
     c = _Checker(sc)
     for check, reads in _CHECKS:
         if groups is None or reads & groups:
-            check(c)
+            if check is _check_uncertainty:  # it also reads the fields its inputs name
+                check(c)
+            else:
+                c.problems.extend(_memo_check(check, reads, sc))
     if c.problems:
         raise ConfigError(c.problems)
+
+
+_CHECKED: dict[Any, tuple[str, ...]] = {}
+
+
+def _memo_check(check: Callable[[_Checker], None], reads: frozenset[str], sc: Scenario) -> Any:
+    """The problems ``check`` finds in ``sc``, memoised on the sections it reads (a check is a
+    function of those alone, tested): a sweep's points share most of their sections."""
+    key = (check, *(getattr(sc, g) for g in sorted(reads)))
+    try:
+        return _CHECKED[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable section: checked afresh
+        probe = _Checker(sc)
+        check(probe)
+        return probe.problems
+    if len(_CHECKED) > 16384:
+        _CHECKED.clear()
+    probe = _Checker(sc)
+    check(probe)
+    _CHECKED[key] = tuple(probe.problems)
+    return _CHECKED[key]
 
 
 def validate_app(app: AppConfig) -> None:

@@ -85,16 +85,18 @@ def inputs_of(sc: Scenario) -> tuple[UncertainInput, ...]:
     return tuple(own.values())
 
 
+@cache
 def numeric_field(path: str) -> bool:
     """Whether ``path`` names a numeric leaf of the scenario (an int or float field, optional
     or not, or one precision of a per-precision table)."""
     return bool(_kinds(path)) and _kinds(path) <= {int, float}
 
 
-def _kinds(path: str) -> set[Any]:
+@cache
+def _kinds(path: str) -> frozenset[Any]:
     """The types a field at ``path`` may hold, without None (empty for no such field)."""
     hint = field_hint(path)
-    return {a for a in (typing.get_args(hint) or (hint,)) if a not in (None, type(None))}
+    return frozenset(a for a in (typing.get_args(hint) or (hint,)) if a not in (None, type(None)))
 
 
 def with_value(sc: Scenario, path: str, value: float) -> Scenario:

@@ -7,7 +7,7 @@ import pytest
 import simsim
 from simsim import ConfigError
 
-from .conftest import run_cli
+from .conftest import run_cli, scenario
 
 
 def error_of(*overrides: str) -> str:
@@ -201,3 +201,39 @@ def test_plain_dict_takes_presets_read_from_their_yaml():
 )
 def test_software_fields_are_checked(override: str, message: str):
     assert message in error_of(override)
+
+
+class _Recorder:
+    """A scenario that records which of its groups are read."""
+
+    def __init__(self, sc):
+        object.__setattr__(self, "_sc", sc)
+        object.__setattr__(self, "read", set())
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._sc, name)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("model=llama3_8b",),
+        ("experiment=deepseek_v3",),
+        ("model=mixtral_8x7b", "hardware=ascend_910b", "efficiency.mode=fixed"),
+        ("model=qwen3_235b_a22b", "software=megatron_core", "parallel.tp=4", "parallel.ep=8"),
+        ("model=gpt3_175b", "hardware=v100", "training.precision=fp16", "parallel.pp=8"),
+    ],
+)
+def test_each_check_reads_only_the_groups_it_declares(overrides):
+    """validate() memoises each check on the sections it declares it reads (checks._CHECKS), and
+    skips the checks a sweep axis cannot affect: a check reading more would go stale."""
+    from simsim import checks
+
+    sc = scenario(*overrides)
+    for check, reads in checks._CHECKS:
+        if check is checks._check_uncertainty:  # not memoised: it reads its inputs' fields
+            continue
+        rec = _Recorder(sc)
+        check(checks._Checker(rec))
+        assert rec.read <= reads, (check.__name__, rec.read - reads)
