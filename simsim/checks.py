@@ -155,7 +155,8 @@ def _check_hardware(c: _Checker) -> None:
         c.fail(
             "training.precision",
             prec,
-            f"is not supported by hardware {hw.name!r}, which has: {', '.join(have)}",
+            f"is not supported by hardware {hw.name!r} (hardware.peak_tflops.{prec} is null), "
+            f"which has: {', '.join(have)}",
         )
 
 
@@ -347,15 +348,15 @@ def _check_efficiency(c: _Checker) -> None:
     if prec in PRECISIONS:
         if eff.mfu is None and eff.default_mfu.get(prec) is None:
             c.fail(
-                "efficiency.default_mfu",
-                prec,
-                f"has no entry for training.precision={prec!r}; set efficiency.mfu",
+                f"efficiency.default_mfu.{prec}",
+                None,
+                f"is needed for training.precision={prec!r}: set it, or efficiency.mfu",
             )
         if eff.gemm_eta_max.get(prec) is None and c.root.hardware.mamf_fraction.get(prec) is None:
             c.fail(
-                "efficiency.gemm_eta_max",
-                prec,
-                f"has no entry for training.precision={prec!r} and hardware "
+                f"efficiency.gemm_eta_max.{prec}",
+                None,
+                f"is needed for training.precision={prec!r}: hardware "
                 f"{c.root.hardware.name!r} has no mamf_fraction.{prec}",
             )
 
@@ -434,6 +435,16 @@ _CHECKS: tuple[tuple[Callable[[_Checker], None], frozenset[str]], ...] = (
 )
 
 
+#: Integers from 2**53 on are not exact as floats, and overflow NumPy's int64 soon after.
+MAX_INT = 2**53
+#: No input of the scenario is physical beyond this (the largest, a token count, is ~1e13; the
+#: products of a few inputs beyond it overflow a float's 1.8e308).
+MAX_FLOAT = 1e18
+#: ... nor a non-zero one below this (the smallest, an interruption rate, is ~1e-5 per hour);
+#: a denormal divisor overflows the step time.
+MIN_FLOAT = 1e-12
+
+
 @lru_cache(maxsize=4096)
 def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
     """Numeric fields of a frozen section (and the sections and lists under it) that are not
@@ -450,6 +461,11 @@ def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
                 out += _number_problems(typing.cast(Any, item), where)
             elif isinstance(item, float) and not math.isfinite(item):
                 out.append(f"{where}={item!r} must be a finite number")
+            elif isinstance(item, float) and not (item == 0 or MIN_FLOAT <= abs(item) <= MAX_FLOAT):
+                out.append(f"{where}={item!r} must be 0 or between {MIN_FLOAT:g} and "
+                           f"{MAX_FLOAT:g} in magnitude")  # fmt: skip
+            elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= MAX_INT:
+                out.append(f"{where}={item!r} must be smaller than 2**53 in magnitude")
             elif (isinstance(item, float) and not item.is_integer()
                   and _wants_int(cls, f.name)):  # fmt: skip
                 out.append(f"{where}={item!r} must be a whole number")

@@ -97,7 +97,7 @@ _LLAMA_8B_FIXED = simsim.resolve(
     mfu=st.floats(0.05, 0.9),
     pue=st.floats(1.0, 2.0),
     power_fraction=st.floats(0.3, 1.2),
-    overhead=st.floats(0.0, 500.0),
+    overhead=st.one_of(st.just(0.0), st.floats(1e-6, 500.0)),  # inputs: 0 or >= 1e-12
     goodput=st.floats(0.5, 1.0),
 )
 def test_simulated_chain_identities(n_gpus, mfu, pue, power_fraction, overhead, goodput):

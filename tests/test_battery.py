@@ -8,7 +8,11 @@
   sweep axes): exit 2, the field named, no traceback, and no output directory left behind.
 * A public config.json broken one way at a time (text, null, NaN, fractional, infinite and
   missing fields, an unknown architecture, MoE keys on a dense type): a ConfigError naming
-  model.path and the key."""
+  model.path and the key.
+* Property-based (Hypothesis): any numeric field of either scenario set to any hostile value
+  (huge, tiny, negative, fractional, NaN, infinite, or of the wrong type: text, a list, a
+  boolean, null) through a plain mapping, as a notebook or a script would pass it: a ConfigError
+  naming the field, or a result whose every number is finite."""
 
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ from operator import attrgetter
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import simsim
 from simsim import ConfigError
-from simsim.schema import replace_path
+from simsim.schema import replace_path, set_path
 
 from .conftest import scenario
 
@@ -162,3 +168,30 @@ def test_a_broken_config_json_is_named(case: str, tmp_path: Any):
     with pytest.raises(ConfigError) as exc:
         simsim.simulate(simsim.compose(["model=hf", f"model.path={bad}"]))
     assert named in str(exc.value) and "model.path" in str(exc.value), str(exc.value)
+
+
+#: Hostile values of any kind for a numeric field.
+HOSTILE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([1e300, -1e300, 1e-300, 0.5, 4096.7, -0.0]),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.booleans(),
+    st.none(),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from([(b, p) for b, p, v in CASES if v == -1.0]), value=HOSTILE)
+def test_any_hostile_value_is_named_or_harmless(case: tuple[str, str], value: Any):
+    base, path = case
+    data = _base(base).to_dict()
+    set_path(data, path, value, "")
+    try:
+        r = simsim.simulate(data)
+    except ConfigError as e:
+        assert path in str(e), str(e)
+        return
+    bad = [k for k, v in r.to_row().items() if isinstance(v, float) and not math.isfinite(v)]
+    assert not bad, f"{path}={value!r}: non-finite {bad}"
