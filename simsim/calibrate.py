@@ -9,11 +9,13 @@ published figure (MFU, TFLOP/s, tokens/s, step time) of that stack
 (leaving one study out, its default) judges the method: each study predicted with the
 constants fitted without it.
 
-Two constants are measured from published A/B pairs that change one setting of one run
+Three constants are measured from published A/B pairs that change one setting of one run
 (:func:`fit_pair`): ``efficiency.moe_load_imbalance``, the busiest expert-parallel rank's load
 under learned dropless routing (Qwen3-235B-A22B at 16K context on 256 H100, force-balanced vs
-dropless, Megatron-MoE-ModelZoo), and the share of TP collectives torchtitan's async TP hides
-(Llama 3 70B on 256 H100, vanilla vs async TP, BF16).
+dropless, Megatron-MoE-ModelZoo), the share of TP collectives torchtitan's async TP hides
+(Llama 3 70B on 256 H100, vanilla vs async TP, BF16), and the share of the MoE all-to-all
+Megatron-Core's 1F1B overlap hides (Qwen3-235B-A22B, EP32 PP8 on 256 H100, without and with it,
+Megatron-MoE-ModelZoo).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from .api import simulate_many
 from .validation import (
     ASYNC_TP_PAIR,
+    EP_OVERLAP_PAIR,
     IMBALANCE_PAIR,
     _entries,
     _fit_rows,
@@ -68,6 +71,13 @@ def fit_async_tp_overlap() -> float:
                     tuple(np.round(np.arange(0.0, 1.001, 0.05), 2)))  # fmt: skip
 
 
+def fit_ep_overlap() -> float:
+    """The share of the MoE all-to-all Megatron-Core's 1F1B overlap hides, from
+    :data:`EP_OVERLAP_PAIR` (one layout without and with it); the overlapped row carries it."""
+    return fit_pair(*EP_OVERLAP_PAIR, "software.ep_overlap",
+                    tuple(np.round(np.arange(0.0, 1.001, 0.05), 2)))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="simsim-calibrate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--software", default=None, help="one stack (default: every fitted stack)")
@@ -75,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "--measured",
         action="store_true",
         help="also measure the constants that published A/B pairs isolate (MoE load imbalance, "
-        "async TP overlap)",
+        "async TP overlap, MoE all-to-all overlap)",
     )
     args = ap.parse_args(argv)
     entries = _entries(None, "derived", ())
@@ -101,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"async TP software.tp_overlap: {fit_async_tp_overlap():.2f} "
               f"(from {' vs '.join(ASYNC_TP_PAIR)})")  # fmt: skip
+        print(f"1F1B all-to-all overlap software.ep_overlap: {fit_ep_overlap():.2f} "
+              f"(from {' vs '.join(EP_OVERLAP_PAIR)})")  # fmt: skip
     return 0
 
 

@@ -145,11 +145,16 @@ IMBALANCE_STUDY = "megatron-moe-modelzoo"
 #: it as ``software.tp_overlap``); left out, its study is predicted with none hidden.
 ASYNC_TP_PAIR = ("tt-l3-70b-256g-bf16-vanillatp", "tt-l3-70b-256g-bf16-asynctp")
 ASYNC_TP_STUDY = "torchtitan-asynctp-2506"
+#: The pair that measures the share of the MoE all-to-all Megatron-Core's 1F1B overlap hides
+#: (its overlapped row carries it as ``software.ep_overlap``); left out, none hidden.
+EP_OVERLAP_PAIR = ("mz-qwen3-235b-4k-ep32-pp8", "mz-qwen3-235b-4k-ep32-pp8-a2a-overlap")
+EP_OVERLAP_STUDY = "megatron-moe-modelzoo"
 #: Per study, the overrides that undo a measurement taken from that study (leave one out).
-MEASURED_IN = {
-    IMBALANCE_STUDY: ("efficiency.moe_load_imbalance=1",),
-    ASYNC_TP_STUDY: ("software.tp_overlap=0",),
-}
+MEASURED_IN: dict[str, tuple[str, ...]] = {}
+for _study_name, _undo in ((IMBALANCE_STUDY, "efficiency.moe_load_imbalance=1"),
+                           (ASYNC_TP_STUDY, "software.tp_overlap=0"),
+                           (EP_OVERLAP_STUDY, "software.ep_overlap=0")):  # fmt: skip
+    MEASURED_IN[_study_name] = (*MEASURED_IN.get(_study_name, ()), _undo)
 #: Fewest steady-state figures a stack's own fit needs; with fewer, the stack takes the pooled
 #: fit of every stack (one published figure would set the constant by itself).
 MIN_STACK_ROWS = 3
@@ -474,8 +479,12 @@ RANK_METRICS = ("tokens_per_s", "tflops_per_gpu", "mfu", "step_time_s")
 def layout_ranking(df: pd.DataFrame, min_layouts: int = 3) -> pd.DataFrame:
     """Spearman rank correlation between predicted and published throughput for every setup
     (model, hardware, GPU count, sequence, batch, precision and stack: the ``setup`` column)
-    published with at least ``min_layouts`` different parallel layouts, one row per group."""
-    head = df[df["headline"] & df["metric"].isin(RANK_METRICS)].dropna(subset=["predicted"])
+    published with at least ``min_layouts`` different parallel layouts, one row per group. The
+    second run of a measurement pair (the same layout with one setting changed: async TP, the
+    all-to-all overlap) measures that setting, not a layout, and is left out."""
+    variants = {pair[1] for pair in (IMBALANCE_PAIR, ASYNC_TP_PAIR, EP_OVERLAP_PAIR)}
+    head = df[df["headline"] & df["metric"].isin(RANK_METRICS) & ~df["run"].isin(variants)]
+    head = head.dropna(subset=["predicted"])
     out = []
     for (key, metric), g in head.groupby(["setup", "metric"], sort=True):
         if not key or g["layout_used"].nunique() < min_layouts:

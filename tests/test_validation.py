@@ -337,6 +337,14 @@ def test_measured_constants_reproduce():
     assert len(carried) >= 7 and {float(o.split("=")[1]) for o in carried} == {measured}
     core = yaml.safe_load((REPO / "configs" / "software" / "megatron_core.yaml").read_text())
     assert core["tp_overlap"] == measured
+    # the 1F1B all-to-all overlap: the row that runs it carries what its pair measures
+    from simsim.calibrate import fit_ep_overlap
+
+    ep = fit_ep_overlap()
+    assert 0.0 < ep < 1.0
+    carried = [o for r in load_reference() for o in r.get("scenario", ())
+               if o.startswith("software.ep_overlap=")]  # fmt: skip
+    assert carried and {float(o.split("=")[1]) for o in carried} == {ep}
 
 
 def test_in_sample_rows_of_fitted_stacks_are_calibration():
