@@ -123,6 +123,26 @@ def test_no_study_regresses(table: pd.DataFrame):
     assert not worse, worse
 
 
+def test_fresh_runs_stay_out_of_the_reference_set_and_resolve():
+    """simsim/data/fresh_runs.yaml (benchmarks/fresh_runs.py): an out-of-sample check, so none
+    of its runs may enter the reference set the constants are fitted on; each is a valid
+    scenario with one published figure."""
+    from importlib import resources
+
+    import yaml
+
+    from simsim.scenario import compose_dict
+
+    text = resources.files("simsim.data").joinpath("fresh_runs.yaml").read_text("utf-8")
+    fresh = yaml.safe_load(text)["runs"]
+    assert len(fresh) >= 15
+    reference = {r["id"] for r in load_reference()} | {r.get("study") for r in load_reference()}
+    for run in fresh:
+        assert run["id"] not in reference and run["study"] not in reference
+        assert run["source"] and len(run["metrics"]) == 1 and run["metrics"][0]["value"] > 0
+        simsim.resolve(compose_dict(run["scenario"]))
+
+
 @pytest.mark.parametrize("metric", list(PINNED))
 def test_error_does_not_regress(table: pd.DataFrame, fixed_table: pd.DataFrame, metric: str):
     for df, pins in ((table, PINNED), (fixed_table, PINNED_FIXED)):
