@@ -145,7 +145,7 @@ def _yaml_loader() -> Any:
                 )
             return super().construct_mapping(node, deep=deep)
 
-    Loader.yaml_implicit_resolvers = rules.yaml_implicit_resolvers
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in rules.yaml_implicit_resolvers.items()}
     return Loader
 
 

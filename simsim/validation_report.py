@@ -228,8 +228,7 @@ def update_readme(readme: Path, section: str) -> bool:
     if problem:
         raise SystemExit(f"{readme}: {problem}")
     text = readme.read_text(encoding="utf-8")
-    pattern = _SECTION
-    new = pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text)
+    new = _SECTION.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text)
     if new != text:
         atomic_write_text(readme, new)
     return new != text
