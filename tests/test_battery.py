@@ -195,3 +195,36 @@ def test_any_hostile_value_is_named_or_harmless(case: tuple[str, str], value: An
         return
     bad = [k for k, v in r.to_row().items() if isinstance(v, float) and not math.isfinite(v)]
     assert not bad, f"{path}={value!r}: non-finite {bad}"
+
+
+#: Bad flags of the other console scripts, each with the flag its one-line error must name.
+SCRIPT_CASES = [
+    ("simsim.validation_report", ["--metric", "nope"], "--metric"),
+    ("simsim.validation_report", ["--mode", "fast"], "--mode"),
+    ("simsim.validation_report", ["--run", "no-such-run-xyz"], "--run"),
+    ("simsim.calibrate", ["--software", "nope"], "software='nope'"),
+    ("simsim.calibrate", ["--bogus"], "--bogus"),
+    ("simsim.export_report", ["--variant", "nope"], "--variant nope"),
+    ("simsim.export_report", ["--n-reference", "0"], "--n-reference 0"),
+    ("simsim.export_report", ["--model", "nope"], "--model nope"),
+]
+
+
+@pytest.mark.parametrize(("module", "argv", "named"), SCRIPT_CASES,
+                         ids=[" ".join(a) for _, a, _ in SCRIPT_CASES])  # fmt: skip
+def test_a_bad_flag_of_any_console_script_exits_2_naming_it(
+    module: str, argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+):
+    import importlib
+
+    main = importlib.import_module(module).main
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    # one error line naming the flag (argparse puts its usage block above it)
+    lines = [line for line in err.splitlines() if line.startswith("simsim-")]
+    assert len(lines) == 1 and named in lines[0], err
