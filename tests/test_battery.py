@@ -228,3 +228,21 @@ def test_a_bad_flag_of_any_console_script_exits_2_naming_it(
     # one error line naming the flag (argparse puts its usage block above it)
     lines = [line for line in err.splitlines() if line.startswith("simsim-")]
     assert len(lines) == 1 and named in lines[0], err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(sorted({p for b, p, v in CASES if b == "dense" and v == -1.0})),
+       values=st.lists(HOSTILE, min_size=1, max_size=2))  # fmt: skip
+def test_any_hostile_sweep_axis_is_named_or_harmless(path: str, values: list[Any]):
+    """The same hostile values as sweep axes (a cheap, vectorised axis or a structural one):
+    a ConfigError naming ``sweep.axes.<path>``, or a table whose feasible rows are finite."""
+    import numpy as np
+
+    try:
+        df = simsim.sweep(_base("dense"), {path: values})
+    except ConfigError as e:
+        assert path in str(e), str(e)
+        return
+    feasible = df["feasible"].to_numpy(dtype=bool)
+    numbers = df[feasible].select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all(), f"{path}={values!r}"
