@@ -197,6 +197,11 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         (``feasible`` False).
     """
     base_sc = resolve(cfg)
+    # a sweep's points carry the model-error intervals only: the input-uncertainty Monte Carlo
+    # (simsim.uncertainty) is per scenario (simulate one point to get it)
+    base_sc = dataclasses.replace(
+        base_sc, uncertainty=dataclasses.replace(base_sc.uncertainty, samples=0)
+    )
     base = base_sc.to_dict()
     flat = flatten_axes(axes)
     for path, values in flat.items():
@@ -230,10 +235,10 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
             "hardware", "cost_model", "goodput", "moe", "derived", "staged", "tokens", "simulated",
             "given")  # fmt: skip
     per_combo: dict[str, list[Any]] = {k: [] for k in keys}
-    # a sweep's points carry the model-error intervals only: the input-uncertainty Monte Carlo
-    # (simsim.uncertainty) is per scenario (simulate one point to get it)
     scenarios = [
-        dataclasses.replace(sc, uncertainty=dataclasses.replace(sc.uncertainty, samples=0))
+        sc
+        if sc.uncertainty.samples == 0  # all but a sweep of uncertainty.samples itself
+        else dataclasses.replace(sc, uncertainty=dataclasses.replace(sc.uncertainty, samples=0))
         for sc in _scenarios(base_sc, base, structural, flat, combos)
     ]
     results = simulate_many(scenarios, top_n=1)
