@@ -76,8 +76,8 @@ def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
     by all GPUs; an asynchronous one blocks training only for the copy to host memory."""
     if not scs:
         return []
-    cols = {k: np.asarray([v[k] for v in map(_reliability_inputs, scs)], dtype=float)
-            for k in _RELIABILITY_KEYS}  # fmt: skip
+    inputs = [_reliability_inputs(sc) for sc in scs]
+    cols = {k: np.asarray([v[k] for v in inputs], dtype=float) for k in _RELIABILITY_KEYS}
     parts = reliability_arrays(**cols)
     return [{k: float(v[i]) for k, v in parts.items()} for i in range(len(scs))]
 
@@ -172,10 +172,13 @@ def simulate(cfg: Scenario | DictConfig | Mapping[str, Any]) -> Result:
     return simulate_many([resolve(cfg)])[0]
 
 
-def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]:
+def simulate_many(
+    scenarios: Sequence[Scenario], top_n: int = 5, *, intervals: bool = True
+) -> list[Result]:
     """Simulate validated scenarios (from :func:`simsim.resolve`) with one vectorised layout
     search per group of scenarios that share their discrete choices
-    (:func:`simsim.engine.choose_layouts`); ``top_n - 1`` runners-up are kept per scenario."""
+    (:func:`simsim.engine.choose_layouts`); ``top_n - 1`` runners-up are kept per scenario.
+    ``intervals=False`` leaves the interval fields empty (a sweep computes its own columns)."""
     plans = [_plan(sc) for sc in scenarios]
     runs = [main for main, _ in plans]
     runs += [part for _, parts in plans for _, part in parts if isinstance(part, Scenario)]
@@ -189,7 +192,8 @@ def simulate_many(scenarios: Sequence[Scenario], top_n: int = 5) -> list[Result]
     out = []
     for sc, main, (_, parts) in zip(scenarios, mains, plans, strict=True):
         done = [(name, next(results) if isinstance(p, Scenario) else p) for name, p in parts]
-        out.append(_with_intervals(sc, _whole_run(sc, main, done)))
+        whole = _whole_run(sc, main, done)
+        out.append(_with_intervals(sc, whole) if intervals else whole)
     return out
 
 
@@ -236,7 +240,7 @@ def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dic
     base = replace(main, parallel=keep, uncertainty=replace(sc.uncertainty, samples=0),
                    cluster=replace(main.cluster, goodput=1.0))  # fmt: skip
     variants = [base] + [U.with_value(base, u.path, x) for u in inputs for x in (u.low, u.high)]
-    out = simulate_many(variants, top_n=1)
+    out = simulate_many(variants, top_n=1, intervals=False)
     nom, ends = out[0], iter(out[1:])
     responses = {}
     for u in inputs:
