@@ -27,9 +27,7 @@ import numpy as np
 
 from .api import simulate_many
 from .validation import (
-    ASYNC_TP_PAIR,
-    EP_OVERLAP_PAIR,
-    IMBALANCE_PAIR,
+    MEASUREMENTS,
     _entries,
     _fit_rows,
     _performance,
@@ -57,25 +55,11 @@ def fit_pair(base: str, variant: str, key: str, grid: tuple[float, ...]) -> floa
     return float(grid[int(np.argmin(np.abs(ratios - target)))])
 
 
-def fit_load_imbalance() -> float:
-    """``efficiency.moe_load_imbalance`` from :data:`IMBALANCE_PAIR` (force-balanced vs
-    dropless routing of one run)."""
-    return fit_pair(*IMBALANCE_PAIR, "efficiency.moe_load_imbalance",
-                    tuple(np.round(np.arange(1.0, 2.001, 0.01), 2)))  # fmt: skip
-
-
-def fit_async_tp_overlap() -> float:
-    """The share of TP collectives torchtitan's async TP hides, from :data:`ASYNC_TP_PAIR`
-    (vanilla vs async TP of one run); the reference rows with async TP carry it."""
-    return fit_pair(*ASYNC_TP_PAIR, "software.tp_overlap",
-                    tuple(np.round(np.arange(0.0, 1.001, 0.05), 2)))  # fmt: skip
-
-
-def fit_ep_overlap() -> float:
-    """The share of the MoE all-to-all Megatron-Core's 1F1B overlap hides, from
-    :data:`EP_OVERLAP_PAIR` (one layout without and with it); the overlapped row carries it."""
-    return fit_pair(*EP_OVERLAP_PAIR, "software.ep_overlap",
-                    tuple(np.round(np.arange(0.0, 1.001, 0.05), 2)))  # fmt: skip
+def fit_measured(key: str) -> float:
+    """The constant ``key`` measured on its published pair
+    (:data:`simsim.validation.MEASUREMENTS`)."""
+    m = next(m for m in MEASUREMENTS if m.key == key)
+    return fit_pair(m.base, m.variant, m.key, m.grid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,14 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{stack:<16} {label:>17} {n:>5}")
     print(f"{'(pooled)':<16} {fitted['*'][0]:>17.2f} {fitted['*'][1]:>5}")
     if args.measured:
-        print(
-            f"efficiency.moe_load_imbalance: {fit_load_imbalance():.2f} "
-            f"(from {' vs '.join(IMBALANCE_PAIR)})"
-        )
-        print(f"async TP software.tp_overlap: {fit_async_tp_overlap():.2f} "
-              f"(from {' vs '.join(ASYNC_TP_PAIR)})")  # fmt: skip
-        print(f"1F1B all-to-all overlap software.ep_overlap: {fit_ep_overlap():.2f} "
-              f"(from {' vs '.join(EP_OVERLAP_PAIR)})")  # fmt: skip
+        for m in MEASUREMENTS:
+            print(f"{m.label} {m.key}: {fit_measured(m.key):.2f} (from {m.base} vs {m.variant})")
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -136,25 +137,50 @@ def _matches(run: dict[str, Any], pattern: str | None) -> bool:
     return bool(re.search(pattern, f"{run['id']} {run['name']}", re.IGNORECASE))
 
 
-#: The published pair that measures ``efficiency.moe_load_imbalance`` (one run, force-balanced
-#: vs learned dropless routing; :func:`simsim.calibrate.fit_load_imbalance`) and its study: left
-#: out, that study is predicted without the measurement (imbalance 1).
-IMBALANCE_PAIR = ("mz-qwen3-235b-lc16k-forced-balance", "mz-qwen3-235b-lc16k-dropless")
-IMBALANCE_STUDY = "megatron-moe-modelzoo"
-#: The pair that measures the TP share async TP hides (the reference rows with async TP carry
-#: it as ``software.tp_overlap``); left out, its study is predicted with none hidden.
-ASYNC_TP_PAIR = ("tt-l3-70b-256g-bf16-vanillatp", "tt-l3-70b-256g-bf16-asynctp")
-ASYNC_TP_STUDY = "torchtitan-asynctp-2506"
-#: The pair that measures the share of the MoE all-to-all Megatron-Core's 1F1B overlap hides
-#: (its overlapped row carries it as ``software.ep_overlap``); left out, none hidden.
-EP_OVERLAP_PAIR = ("mz-qwen3-235b-4k-ep32-pp8", "mz-qwen3-235b-4k-ep32-pp8-a2a-overlap")
-EP_OVERLAP_STUDY = "megatron-moe-modelzoo"
-#: Per study, the overrides that undo a measurement taken from that study (leave one out).
-MEASURED_IN: dict[str, tuple[str, ...]] = {}
-for _study_name, _undo in ((IMBALANCE_STUDY, "efficiency.moe_load_imbalance=1"),
-                           (ASYNC_TP_STUDY, "software.tp_overlap=0"),
-                           (EP_OVERLAP_STUDY, "software.ep_overlap=0")):  # fmt: skip
-    MEASURED_IN[_study_name] = (*MEASURED_IN.get(_study_name, ()), _undo)
+@dataclass(frozen=True)
+class Measurement:
+    """A constant measured on a published A/B pair: two runs of one study that differ in the
+    field ``key`` alone (:func:`simsim.calibrate.fit_measured`). ``undo`` is its value without
+    the measurement: leave-one-study-out predicts that study with it."""
+
+    label: str
+    key: str
+    base: str
+    variant: str
+    undo: float
+    grid: tuple[float, ...]
+
+
+def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
+    return tuple(float(x) for x in np.round(np.arange(lo, hi + step / 2, step), 2))
+
+
+#: The measured constants (references.md note N8). Each variant row carries the measured value
+#: where it runs the setting (async TP, the all-to-all overlap); the imbalance is the default.
+MEASUREMENTS = (
+    # one run force-balanced vs with learned dropless routing (Megatron-MoE-ModelZoo, 16K)
+    Measurement("MoE load imbalance", "efficiency.moe_load_imbalance",
+                "mz-qwen3-235b-lc16k-forced-balance", "mz-qwen3-235b-lc16k-dropless", 1.0,
+                _grid(1.0, 2.0, 0.01)),
+    # Llama 3 70B on 256 H100 with vanilla and with async TP (torchtitan, June 2025)
+    Measurement("async TP", "software.tp_overlap", "tt-l3-70b-256g-bf16-vanillatp",
+                "tt-l3-70b-256g-bf16-asynctp", 0.0, _grid(0.0, 1.0, 0.05)),
+    # Qwen3-235B EP32 PP8 without and with the 1F1B all-to-all overlap (Megatron-MoE-ModelZoo)
+    Measurement("1F1B all-to-all overlap", "software.ep_overlap", "mz-qwen3-235b-4k-ep32-pp8",
+                "mz-qwen3-235b-4k-ep32-pp8-a2a-overlap", 0.0, _grid(0.0, 1.0, 0.05)),
+)  # fmt: skip
+
+
+@cache
+def measured_in() -> dict[str, tuple[str, ...]]:
+    """Per study, the overrides that undo the measurements taken from it (leave one out)."""
+    study = {r["id"]: _study(r) for r in load_reference()}
+    out: dict[str, tuple[str, ...]] = {}
+    for m in MEASUREMENTS:
+        out[study[m.base]] = (*out.get(study[m.base], ()), f"{m.key}={m.undo:g}")
+    return out
+
+
 #: Fewest steady-state figures a stack's own fit needs; with fewer, the stack takes the pooled
 #: fit of every stack (one published figure would set the constant by itself).
 MIN_STACK_ROWS = 3
@@ -328,7 +354,7 @@ def validate(
     lofo : leave one family out (the default in derived mode): every run is predicted with
         each stack's ``kernel_efficiency`` fitted on the *other* studies only
         (:func:`fold_constants`) and without the measurements taken from its own study
-        (:data:`MEASURED_IN`); every row is then held out and ``fitted`` gives the value used.
+        (:func:`measured_in`); every row is then held out and ``fitted`` gives the value used.
         False: the shipped constants (in-sample; the rows they were fitted on are
         ``role=calibration``)
 
@@ -355,7 +381,7 @@ def validate(
         progress.update(done)
         ov = entry["_overrides"]
         if lofo and ov:
-            ov = (*ov, *MEASURED_IN.get(_study(entry), ()))
+            ov = (*ov, *measured_in().get(_study(entry), ()))
         sc, result = _simulated(ov) if ov else (None, None)
         hw_name = sc.hardware.name if sc else ""
         if hardware and hardware.lower() not in (entry["family"].lower(), hw_name.lower()):
@@ -482,7 +508,7 @@ def layout_ranking(df: pd.DataFrame, min_layouts: int = 3) -> pd.DataFrame:
     published with at least ``min_layouts`` different parallel layouts, one row per group. The
     second run of a measurement pair (the same layout with one setting changed: async TP, the
     all-to-all overlap) measures that setting, not a layout, and is left out."""
-    variants = {pair[1] for pair in (IMBALANCE_PAIR, ASYNC_TP_PAIR, EP_OVERLAP_PAIR)}
+    variants = {m.variant for m in MEASUREMENTS}
     head = df[df["headline"] & df["metric"].isin(RANK_METRICS) & ~df["run"].isin(variants)]
     head = head.dropna(subset=["predicted"])
     out = []

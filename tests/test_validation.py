@@ -339,15 +339,29 @@ def test_calibration_reproduces_every_configured_constant():
         assert fitted.get(path.stem, fitted["*"])[0] == configured, path.stem
 
 
+def test_each_measurement_is_a_pair_of_one_study():
+    # a pair isolates one setting of one run: both rows in one study, which leave-one-study-out
+    # then predicts without the measurement
+    from simsim.validation import MEASUREMENTS, _study, measured_in
+
+    runs = {r["id"]: r for r in load_reference()}
+    for m in MEASUREMENTS:
+        assert _study(runs[m.base]) == _study(runs[m.variant]), m.label
+    assert measured_in() == {
+        "megatron-moe-modelzoo": ("efficiency.moe_load_imbalance=1", "software.ep_overlap=0"),
+        "torchtitan-asynctp-2506": ("software.tp_overlap=0",),
+    }
+
+
 def test_measured_constants_reproduce():
     # configs/config.yaml's moe_load_imbalance and the async-TP rows' tp_overlap are what the
     # published A/B pairs give (simsim-calibrate --measured; references.md note N8)
-    from simsim.calibrate import fit_async_tp_overlap, fit_load_imbalance
+    from simsim.calibrate import fit_measured
 
-    assert fit_load_imbalance() == pytest.approx(
+    assert fit_measured("efficiency.moe_load_imbalance") == pytest.approx(
         simsim.resolve(simsim.compose([])).efficiency.moe_load_imbalance, abs=0.011
     )
-    measured = fit_async_tp_overlap()
+    measured = fit_measured("software.tp_overlap")
     assert measured == 0.45
     # the places that carry it: the async-TP reference rows and Megatron-Core's userbuffer overlap
     import yaml
@@ -358,9 +372,7 @@ def test_measured_constants_reproduce():
     core = yaml.safe_load((REPO / "configs" / "software" / "megatron_core.yaml").read_text())
     assert core["tp_overlap"] == measured
     # the 1F1B all-to-all overlap: the row that runs it carries what its pair measures
-    from simsim.calibrate import fit_ep_overlap
-
-    ep = fit_ep_overlap()
+    ep = fit_measured("software.ep_overlap")
     assert 0.0 < ep < 1.0
     carried = [o for r in load_reference() for o in r.get("scenario", ())
                if o.startswith("software.ep_overlap=")]  # fmt: skip
