@@ -32,7 +32,7 @@ PINNED = {
     # whole-run GPU-hours: ramp-up, stages and evaluation of most runs are not modelled
     # (Pythia's eight rows, added with GPT-NeoX's fitted constant, moved the pooled constant the
     # deepseek stack takes from 0.78 to 0.76: DeepSeek-V3's step and MFU rows 3% -> 5%)
-    "gpu_hours": (9, 36),
+    "gpu_hours": (9, 35),
     # (Korthikanti et al. 2022's eight A100 rows joined megatron_lm's fit, which moves the
     # held-out constant of MegaScale's Megatron-LM rows)
     "mfu": (5, 15),
@@ -43,7 +43,7 @@ PINNED = {
     # 512-1,024 rows are 37-39% slower than simsim predicts (layout ranking rho 0.0); DeepEP's
     # per-GPU sends inside a node (references.md N14) took TP4-EP8-PP8 from 37% to 39%
     "step_time_s": (6, 40),
-    "wall_clock_days": (28, 37),
+    "wall_clock_days": (27, 35),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
@@ -51,8 +51,8 @@ PINNED_FIXED = {
     "gpu_hours": (15, 35),
     "mfu": (25, 48),
     "tflops_per_gpu": (21, 90),
-    "tokens_per_s": (33, 443),  # the fixed MFU prior on 256K-token context parallelism
-    "step_time_s": (37, 64),  # the fixed MFU prior on Qwen3-235B's four layouts
+    "tokens_per_s": (32, 443),  # the fixed MFU prior on 256K-token context parallelism
+    "step_time_s": (31, 64),  # the fixed MFU prior on Qwen3-235B's four layouts
     "wall_clock_days": (32, 48),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),

@@ -111,7 +111,7 @@ def expert_all_to_all_time(
     distinct_gpus = expected_distinct_nodes(ranks, k, np.inf, _f(n_experts) / e)
     per_gpu = distinct_gpus * (1.0 - 1.0 / np.maximum(ranks, 1.0))
     per_expert = k * local_frac + np.where(nodes > 1, k * remote_frac, 0.0)
-    nvl_bytes = np.where(_f(dedup) > 0, np.minimum(per_gpu, per_expert), per_expert) * per_copy
+    nvl_bytes = np.where(_f(dedup) > 0, per_gpu, per_expert) * per_copy
     t_out = out_bytes / _f(scale_out_bw)
     t_up = nvl_bytes / _f(scale_up_bw)
     return np.where(e > 1, np.maximum(t_out, t_up) + _f(latency_s), 0.0)
