@@ -29,6 +29,7 @@ from .schema import (
     EFFICIENCY_MODES,
     FFN_ACTS,
     FP8_RECIPES,
+    PIPELINE_SPLITS,
     PRECISIONS,
     RECOMPUTE,
     REPORTS,
@@ -252,6 +253,7 @@ def _check_parallel(c: _Checker) -> None:
         True,
     )
     c.one_of("parallel.schedule", SCHEDULES, optional=True)
+    c.one_of("parallel.pipeline_split", PIPELINE_SPLITS)
     p, m = c.root.parallel, c.root.model
     if len(c.problems) > before:
         return  # the relations below assume positive degrees

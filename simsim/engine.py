@@ -442,6 +442,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             capacity_factor=take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
                                   idx),
             load_imbalance=take(per([_imbalance(s) for s in scs]), idx),
+            pipeline_split=sc0.parallel.pipeline_split,
         )  # fmt: skip
         mc = machine(sc0) if n_sc == 1 else stack_machines([machine(s) for s in scs])
         if n_sc > 1:

@@ -169,6 +169,7 @@ class Workload:
     n_gpus: ArrayLike
     capacity_factor: ArrayLike = 1.0  # padding of token-dropping MoE kernels; 1 = dropless
     load_imbalance: ArrayLike = 1.0  # routed load of the busiest EP rank over the mean
+    pipeline_split: str = "balanced"  # one of simsim.schema.PIPELINE_SPLITS
 
 
 def take(x: Any, index: NDArray[np.intp]) -> Any:
@@ -489,7 +490,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     ends = 3.0 * (t_head + t_loss * stage * stretch)
     f_stage = _slowest_stage_factor(
         sh.main_layers, mtp, (t_fwd + t_bwd + t_recompute - ends) / (n_layers * stage),
-        ends / stage, np.where(dual, pp / 2.0, pp),
+        ends / stage, np.where(dual, pp / 2.0, pp), wl.pipeline_split,
     )  # fmt: skip
     return Compute(t_fwd * f_stage, t_bwd * f_stage, t_w * f_stage, t_recompute * f_stage, t_core)
 
@@ -730,31 +731,50 @@ def _exposed(raw: Array, overlap: ArrayLike, compute: Array) -> Array:
 
 
 def _slowest_stage_factor(
-    n_layers: ArrayLike, mtp: ArrayLike, t_layer: Array, t_heads: Array, units: ArrayLike
+    n_layers: ArrayLike,
+    mtp: ArrayLike,
+    t_layer: Array,
+    t_heads: Array,
+    units: ArrayLike,
+    split: str = "balanced",
 ) -> Array:
     """Load of the slowest pipeline unit over the mean load (>= 1).
 
-    The last stage carries the LM head(s) and the MTP blocks besides its layers; layers are whole,
-    so the best split gives every other unit ``k`` layers and the last ``n_layers - (units-1) k``
-    (Llama 3 Herd §3.3.2 moves layers off the end stages for this). ``units`` is ``pp``, or
-    ``pp/2`` under DualPipe, whose ranks each hold a stage and its mirror.
+    The last stage carries the LM head(s) and the MTP blocks besides its layers; layers are
+    whole. ``units`` is ``pp``, or ``pp/2`` under DualPipe, whose ranks each hold a stage and its
+    mirror. ``split`` (:data:`simsim.schema.PIPELINE_SPLITS`) says where the layers go:
+
+    - ``balanced``: every other unit ``k`` layers and the last ``n_layers - (units-1) k``, the
+      ``k`` that minimises the slowest (Llama 3 Herd §3.3.2 moves layers off the end stages);
+    - ``even``: ``ceil(n_layers / units)`` layers each, the head on top of the last unit's
+      (Megatron-Core's default split);
+    - ``account``: the embedding and the loss take one layer's place each, so the last unit holds
+      ``ceil((n_layers + 2) / units) - 1`` layers and the head (Megatron-Core's
+      --account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split,
+      megatron/core/transformer/transformer_block.py).
 
     Parameters
     ----------
     n_layers : main-model layers; mtp : MTP blocks (on the last stage)
     t_layer : time of one layer [s]; t_heads : time of all LM heads [s]
     units : pipeline units that share the layers
+    split : one of "balanced", "even", "account"
     """
     n_layers, mtp = _f(n_layers), _f(mtp)
     extra = mtp + t_heads / np.maximum(t_layer, 1e-30)  # the last unit's surplus, in layers
     u = np.asarray(units, float)
+    mean = (n_layers + extra) / u
+    if split == "even":
+        return np.where(u > 1, np.ceil(n_layers / u) + extra, n_layers + extra) / mean
+    if split == "account":
+        slots = np.ceil((n_layers + 2.0) / u)  # layers, embedding and loss, per unit
+        return np.where(u > 1, np.maximum(slots, slots - 1.0 + extra), n_layers + extra) / mean
 
     def load(k: Array) -> Array:  # slowest unit when the others hold k layers each
         return np.maximum(k, np.maximum(n_layers - (u - 1.0) * k, 0.0) + extra)
 
     # load(k) falls then rises in k: its integer minimum sits next to where the two sides meet,
     # at k = (L + extra) / units, or at k = extra once the last unit holds no layer at all
-    mean = (n_layers + extra) / u
     cross = np.where(mean * (u - 1.0) <= n_layers, mean, extra)
     best = np.minimum(load(np.floor(cross)), load(np.ceil(cross)))
     return np.where(u > 1, best, n_layers + extra) / mean

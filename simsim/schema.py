@@ -48,6 +48,14 @@ RECOMPUTE = ("none", "selective", "moe", "full")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 #: MoE token dispatchers (``software.moe_dispatcher``; see :class:`SoftwareConfig`).
 DISPATCHERS = ("alltoall", "deepep")
+#: How the layers split over pipeline stages (``parallel.pipeline_split``; the last stage also
+#: holds the LM head and its loss): "balanced" moves whole layers off the last stage until its
+#: load matches the others' (Llama 3 Herd §3.3.2; Megatron-Core's uneven first/last stage or an
+#: explicit --pipeline-model-parallel-layout); "even" gives every stage the same layer count
+#: (Megatron-Core's default, the head on top); "account" counts the embedding and the loss as
+#: one layer each (Megatron-Core's --account-for-embedding-in-pipeline-split and
+#: --account-for-loss-in-pipeline-split: megatron/core/transformer/transformer_block.py).
+PIPELINE_SPLITS = ("balanced", "even", "account")
 ZERO_STAGES = (0, 1, 2, 3)  # ZeRO (Rajbhandari et al. 2020, arXiv:1910.02054): 0 = none
 EFFICIENCY_MODES = ("fixed", "derived")
 COST_MODELS = ("auto", "rental", "owned")
@@ -255,6 +263,7 @@ class ParallelConfig:
     micro_batch: int | None = None
     schedule: str | None = None
     virtual_stages: int | None = None  # interleaved schedule only
+    pipeline_split: str = "balanced"  # one of PIPELINE_SPLITS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -365,6 +365,38 @@ def test_slowest_stage_carries_the_head():
         assert got == pytest.approx(brute / ((126 + e) / u)) and got >= 1 - 1e-12
 
 
+def test_megatron_splits_put_layers_where_its_flags_say():
+    from simsim.performance import _slowest_stage_factor as f
+
+    one = np.asarray([1.0])
+    # Qwen3-235B's 94 layers on PP32 with the embedding and the loss counted as one layer each
+    # (Megatron-MoE-ModelZoo): 96 places, 3 a stage, the last holds 2 layers and the head worth
+    # 1.5 layers: 3.5 against a mean of 95.5 / 32. Balanced, the last would hold 1 + 1.5 < 3.
+    mean = 95.5 / 32
+    assert float(f(94, 0, one, 1.5 * one, 32 * one, "account")[0]) == pytest.approx(3.5 / mean)
+    assert float(f(94, 0, one, 1.5 * one, 32 * one)[0]) == pytest.approx(3.0 / mean)
+    # a head worth less than a layer: the full stages are the slowest (3 of them)
+    assert float(f(94, 0, one, 0.5 * one, 32 * one, "account")[0]) == pytest.approx(3 / (94.5 / 32))
+    # Megatron's default: the same layers a stage, the head on top of the last's: 96 on 8 = 12
+    assert float(f(96, 0, one, 2.0 * one, 8 * one, "even")[0]) == pytest.approx(14 / (98 / 8))
+    # no pipeline: every split is the whole model
+    for split in ("balanced", "even", "account"):
+        assert float(f(94, 0, one, 1.5 * one, one, split)[0]) == pytest.approx(1.0)
+
+
+def test_the_pipeline_split_is_an_input_and_is_checked():
+    base = ["model=qwen3_235b_a22b", "hardware=h100_sxm", "software=megatron_core",
+            "cluster.n_gpus=256", "training.seq_len=4096", "training.global_batch_tokens=8388608",
+            "parallel.tp=2", "parallel.ep=8", "parallel.pp=32", "parallel.cp=1",
+            "parallel.schedule=interleaved", "parallel.virtual_stages=3", "parallel.micro_batch=1",
+            "parallel.zero_stage=1"]  # fmt: skip
+    steps = {s: _derived(*base, f"parallel.pipeline_split={s}").step_time_s
+             for s in ("balanced", "account")}  # fmt: skip
+    assert steps["account"] > steps["balanced"] * 1.03  # the loss stage holds 2 layers + head
+    with pytest.raises(simsim.ConfigError, match="parallel.pipeline_split='uneven' must be one of"):
+        _derived(*base, "parallel.pipeline_split=uneven")
+
+
 def test_a_deduplicating_dispatcher_sends_a_token_once_per_gpu_inside_a_node():
     # DeepEP's dispatch layout is per destination rank (is_token_in_rank; comm.py ref [4]):
     # EP8 in one node, 128 experts (16 per GPU), top-8: a token reaches 8 (1 - P(none)) GPUs,
