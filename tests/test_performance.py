@@ -393,7 +393,8 @@ def test_the_pipeline_split_is_an_input_and_is_checked():
     steps = {s: _derived(*base, f"parallel.pipeline_split={s}").step_time_s
              for s in ("balanced", "account")}  # fmt: skip
     assert steps["account"] > steps["balanced"] * 1.03  # the loss stage holds 2 layers + head
-    with pytest.raises(simsim.ConfigError, match="parallel.pipeline_split='uneven' must be one of"):
+    message = r"parallel\.pipeline_split='uneven' must be one of"
+    with pytest.raises(simsim.ConfigError, match=message):
         _derived(*base, "parallel.pipeline_split=uneven")
 
 
