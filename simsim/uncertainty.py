@@ -177,7 +177,11 @@ def propagate(
     batch = _outputs(sc, result, vals, set(paths), responses, reliability_fn, (m, n))
     ok = [o for o, v in batch.items() if np.all(np.isfinite(v[0]))]
     model_u = u[:, len(ins)]
-    model = {o: np.exp(_conformal_quantile(groups[group_of(o, moe)], model_u)) for o in extra}
+    # the model-error factor of each output's residual group (the bills share one group)
+    by_group = {g: np.exp(_conformal_quantile(groups[g], model_u))
+                for g in {group_of(o, moe) for o in extra}}  # fmt: skip
+    model = {o: by_group[group_of(o, moe)] for o in extra}
+    model_var = {g: float(np.var(np.log(f))) for g, f in by_group.items()}
     both = [o for o in ok if o in model]
     # every percentile in two calls: the inputs alone, and combined with the model error
     q_in = np.percentile(np.stack([batch[o][0] for o in ok]), PERCENTILES, axis=1) if ok else []
@@ -188,13 +192,14 @@ def propagate(
     combined_iv = {f"{o}_p{p}": float(q_all[i][k]) for k, o in enumerate(both)
                    for i, p in enumerate(PERCENTILES)}  # fmt: skip
     shares: dict[str, dict[str, float]] = {}
-    for o in ok:
-        logs = np.log(batch[o][1:])
-        moves = np.ptp(logs, axis=1) > 0  # an input the output ignores has exactly 0
-        v = np.where(moves, np.var(logs, axis=1), 0.0)
-        var = {p: float(x) for p, x in zip(paths, v, strict=True)}
+    if ok:  # every output's one-at-a-time rows at once: (outputs, inputs, samples)
+        logs = np.log(np.stack([batch[o][1:] for o in ok]))
+        moves = np.ptp(logs, axis=2) > 0  # an input the output ignores has exactly 0
+        v_all = np.where(moves, np.var(logs, axis=2), 0.0)
+    for k, o in enumerate(ok):
+        var = {p: float(x) for p, x in zip(paths, v_all[k], strict=True)}
         if o in model:
-            var[MODEL_ERROR] = float(np.var(np.log(model[o])))
+            var[MODEL_ERROR] = model_var[group_of(o, moe)]
         total = sum(var.values())
         if total > 0:
             shares[o] = {p: x / total for p, x in sorted(var.items(), key=lambda kv: -kv[1])}
