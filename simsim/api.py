@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -35,37 +35,6 @@ def _mfu(sc: Scenario) -> float:
 
 def _or_nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
-
-
-def cost_parts(
-    sc: Scenario, hours: ArrayLike, days: ArrayLike, energy: ArrayLike
-) -> dict[str, Any]:
-    """:func:`simsim.accounting.training_cost_usd` with the scenario's cluster and prices."""
-    cl, hw = sc.cluster, sc.hardware
-    return acc.training_cost_usd(
-        cl.cost_model,
-        hours=hours,
-        days=days,
-        energy=energy,
-        n_gpus=cl.n_gpus,
-        price_usd_per_hour=_or_nan(hw.price_usd_per_hour),
-        purchase_usd=_or_nan(hw.purchase_usd),
-        server_cost_overhead=cl.server_cost_overhead,
-        interconnect_cost_overhead=cl.interconnect_cost_overhead,
-        depreciation_per_year=cl.depreciation_per_year,
-        usd_per_kwh=cl.electricity_usd_per_kwh,
-    )
-
-
-def _cost(
-    sc: Scenario, gpu_hours: float, days: float, energy: float
-) -> tuple[str, dict[str, float]]:
-    parts = cost_parts(sc, gpu_hours, days, energy)
-    if parts.pop("use_rental"):
-        return "rental", {"rental": float(parts["rental"])}
-    if sc.hardware.purchase_usd is None:
-        return "unknown (no price_usd_per_hour or purchase_usd for this hardware)", {}
-    return "owned", {k: float(parts[k]) for k in ("capital_amortised", "electricity")}
 
 
 def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
@@ -185,9 +154,13 @@ def simulate_many(
     archs = [_arch(sc.model) for sc in runs]
     choices = choose_layouts(runs, archs, top_n)
     rels = run_reliability(runs)
+    steady = [_steady(sc, c, r) for sc, c, r in zip(runs, choices, rels, strict=True)]
+    billed = iter(_bills([(sc, st.hours) for sc, st in zip(runs, steady, strict=True)
+                          if st.hours is not None]))  # fmt: skip
     results = iter(
-        [_result(sc, a, c, r) for sc, a, c, r in zip(runs, archs, choices, rels, strict=True)]
-    )
+        [_result(sc, a, c, r, st, None if st.hours is None else next(billed))
+         for sc, a, c, r, st in zip(runs, archs, choices, rels, steady, strict=True)]
+    )  # fmt: skip
     mains = [next(results) for _ in plans]
     out = []
     for sc, main, (_, parts) in zip(scenarios, mains, plans, strict=True):
@@ -371,19 +344,66 @@ def _power_w(sc: Scenario) -> float:
 def _bill(sc: Scenario, hours: float) -> dict[str, Any]:
     """Days, energy, money (with its basis and breakdown) and CO2 of ``hours`` GPU-hours on the
     scenario's cluster."""
-    cl = sc.cluster
-    days = float(acc.wall_clock_days(hours, cl.n_gpus))
-    energy = float(acc.energy_mwh(hours, _power_w(sc), cl.pue))
-    basis, breakdown = _cost(sc, hours, days, energy)
-    return {
-        "gpu_hours": hours,
-        "wall_clock_days": days,
-        "energy_mwh": energy,
-        "cost_usd": float(sum(breakdown.values())) if breakdown else None,
-        "cost_basis": basis,
-        "cost_breakdown_usd": breakdown,
-        "co2_tonnes": float(acc.co2_tonnes(energy, cl.grid_kgco2_per_kwh)),
-    }
+    return _bills([(sc, hours)])[0]
+
+
+#: The basis of a cost that neither a rental price nor a purchase price gives.
+_NO_PRICE = "unknown (no price_usd_per_hour or purchase_usd for this hardware)"
+
+
+def _bills(runs: Sequence[tuple[Scenario, float]]) -> list[dict[str, Any]]:
+    """:func:`_bill` of many (scenario, GPU-hours) pairs: the accounting evaluated once over
+    all of them per cost model (``cluster.cost_model``), element by element as for one."""
+    out: list[dict[str, Any]] = [{} for _ in runs]
+    by_model: dict[str, list[int]] = {}
+    for i, (sc, _) in enumerate(runs):
+        by_model.setdefault(sc.cluster.cost_model, []).append(i)
+    for cost_model, idx in by_model.items():
+        scs = [runs[i][0] for i in idx]
+
+        def col(get: Any, scs: list[Scenario] = scs) -> np.ndarray:
+            return np.array([get(sc) for sc in scs], dtype=float)
+
+        hours = np.array([runs[i][1] for i in idx], dtype=float)
+        n = col(lambda sc: sc.cluster.n_gpus)
+        days = acc.wall_clock_days(hours, n)
+        power = acc.power_per_gpu_w(col(lambda sc: sc.hardware.tdp_w),
+                                    col(lambda sc: sc.cluster.gpu_power_fraction),
+                                    col(lambda sc: sc.cluster.node_overhead_w_per_gpu))  # fmt: skip
+        energy = acc.energy_mwh(hours, power, col(lambda sc: sc.cluster.pue))
+        parts = acc.training_cost_usd(
+            cost_model,
+            hours=hours,
+            days=days,
+            energy=energy,
+            n_gpus=n,
+            price_usd_per_hour=col(lambda sc: _or_nan(sc.hardware.price_usd_per_hour)),
+            purchase_usd=col(lambda sc: _or_nan(sc.hardware.purchase_usd)),
+            server_cost_overhead=col(lambda sc: sc.cluster.server_cost_overhead),
+            interconnect_cost_overhead=col(lambda sc: sc.cluster.interconnect_cost_overhead),
+            depreciation_per_year=col(lambda sc: sc.cluster.depreciation_per_year),
+            usd_per_kwh=col(lambda sc: sc.cluster.electricity_usd_per_kwh),
+        )
+        co2 = acc.co2_tonnes(energy, col(lambda sc: sc.cluster.grid_kgco2_per_kwh))
+        for j, (i, sc) in enumerate(zip(idx, scs, strict=True)):
+            breakdown: dict[str, float]
+            if parts["use_rental"][j]:
+                basis, breakdown = "rental", {"rental": float(parts["rental"][j])}
+            elif sc.hardware.purchase_usd is None:
+                basis, breakdown = _NO_PRICE, {}
+            else:
+                basis = "owned"
+                breakdown = {k: float(parts[k][j]) for k in ("capital_amortised", "electricity")}
+            out[i] = {
+                "gpu_hours": float(hours[j]),
+                "wall_clock_days": float(days[j]),
+                "energy_mwh": float(energy[j]),
+                "cost_usd": float(sum(breakdown.values())) if breakdown else None,
+                "cost_basis": basis,
+                "cost_breakdown_usd": breakdown,
+                "co2_tonnes": float(co2[j]),
+            }
+    return out
 
 
 def _given_stage(sc: Scenario, name: str, hours: float) -> dict[str, Any]:
@@ -414,14 +434,71 @@ def _model_numbers(
     return params, fpt, float(A.recompute_flops_per_token(arch, seq_len, recompute))
 
 
-def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, float]) -> Result:
+class _Steady(NamedTuple):
+    """A run's steady state and what it bills: ``hours`` is None where it is infeasible."""
+
+    feasible: bool
+    reason: str | None
+    goodput: float
+    hours: float | None
+    perf: dict[str, Any]  # mfu, mfu_bf16_basis, achieved_tflops_per_gpu, tokens_per_s, step_time_s
+
+
+def _steady(sc: Scenario, choice: LayoutChoice, rel: dict[str, float]) -> _Steady:
+    """Throughput, MFU and GPU-hours of a run on its chosen layout (derived: from the step
+    time; fixed: from the MFU), the goodput given or derived from ``rel``."""
+    hw, tr, cl = sc.hardware, sc.training, sc.cluster
+    fpt = _model_numbers(sc.model, tr.seq_len, tr.recompute)[1]["total"]
+    reason = choice.reason
+    goodput = rel["ettr"] if cl.goodput is None else cl.goodput
+    feasible = choice.feasible
+    if feasible and goodput <= 0:
+        feasible = False  # the job cannot progress: interruptions cost more than they leave
+        reason = (
+            f"interruptions outpace training: {rel['interruptions_per_hour']:.3g} per hour on "
+            f"{cl.n_gpus} GPUs leave no time to train (reliability.*; or give cluster.goodput)"
+        )
+    if not feasible:
+        return _Steady(False, reason, goodput, None, {})
+    peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
+    bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
+    n = cl.n_gpus
+    step_tokens = choice.layout["global_batch_seqs"] * tr.seq_len
+    if sc.efficiency.mode == "derived":
+        tokens_per_s = step_tokens / choice.step_breakdown_s["step"]
+        achieved = tokens_per_s * fpt / n
+        mfu = achieved / peak
+    else:
+        mfu = _mfu(sc)
+        achieved = mfu * peak
+        tokens_per_s = n * achieved / fpt
+    hours = float(acc.gpu_hours(fpt * tr.tokens, achieved, goodput))
+    perf = {
+        "mfu": mfu,
+        "mfu_bf16_basis": achieved / bf16 if bf16 else None,
+        "achieved_tflops_per_gpu": achieved / 1e12,
+        "tokens_per_s": tokens_per_s,
+        "step_time_s": step_tokens / tokens_per_s,
+    }
+    return _Steady(True, reason, goodput, hours, perf)
+
+
+def _result(
+    sc: Scenario,
+    arch: A.Arch,
+    choice: LayoutChoice,
+    rel: dict[str, float],
+    st: _Steady,
+    bill: dict[str, Any] | None,
+) -> Result:
+    """The :class:`Result` of a run from its steady state ``st`` and the ``bill`` of its
+    GPU-hours (:func:`_bills`; None where it is infeasible)."""
     model, hw, tr, cl = sc.model, sc.hardware, sc.training, sc.cluster
     params, fpt, recompute = _model_numbers(model, tr.seq_len, tr.recompute)
     hw_fpt = fpt["total"] + recompute
     flops_per_token = fpt["total"]
     train_flops = flops_per_token * tr.tokens
     peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
-    bf16 = (hw.peak_tflops.bf16 or hw.peak_tflops.fp16 or 0.0) * 1e12
     power = _power_w(sc)
 
     perf: dict[str, Any] = dict.fromkeys(
@@ -446,28 +523,9 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
     )
     perf["gpu_hours_lost"] = {}
     perf["cost_breakdown_usd"] = {}
-    reason = choice.reason
-    goodput = rel["ettr"] if cl.goodput is None else cl.goodput
-    feasible = choice.feasible
-    if feasible and goodput <= 0:
-        feasible = False  # the job cannot progress: interruptions cost more than they leave
-        reason = (
-            f"interruptions outpace training: {rel['interruptions_per_hour']:.3g} per hour on "
-            f"{cl.n_gpus} GPUs leave no time to train (reliability.*; or give cluster.goodput)"
-        )
-    if feasible:
-        n = cl.n_gpus
-        step_tokens = choice.layout["global_batch_seqs"] * tr.seq_len
-        if sc.efficiency.mode == "derived":
-            tokens_per_s = step_tokens / choice.step_breakdown_s["step"]
-            achieved = tokens_per_s * flops_per_token / n
-            mfu = achieved / peak
-        else:
-            mfu = _mfu(sc)
-            achieved = mfu * peak
-            tokens_per_s = n * achieved / flops_per_token
-        hours = float(acc.gpu_hours(train_flops, achieved, goodput))
-        bill = _bill(sc, hours)
+    feasible, reason, goodput = st.feasible, st.reason, st.goodput
+    if feasible and st.hours is not None and bill is not None:
+        hours = st.hours
         wall_h = bill["wall_clock_days"] * acc.HOURS_PER_DAY
         reliability = {
             "goodput": goodput,
@@ -480,15 +538,7 @@ def _result(sc: Scenario, arch: A.Arch, choice: LayoutChoice, rel: dict[str, flo
                 k: rel[k] * hours for k in ("checkpointing", "lost_work", "restarts")
             } if cl.goodput is None else {},
         }  # fmt: skip
-        perf.update(
-            mfu=mfu,
-            mfu_bf16_basis=achieved / bf16 if bf16 else None,
-            achieved_tflops_per_gpu=achieved / 1e12,
-            tokens_per_s=tokens_per_s,
-            step_time_s=step_tokens / tokens_per_s,
-            **bill,
-            **reliability,
-        )
+        perf.update(**st.perf, **bill, **reliability)
     components = {k: v / 1e9 for k, v in fpt.items() if k != "total"}
     return Result(
         model=model.name,

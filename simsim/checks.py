@@ -453,25 +453,46 @@ def _number_problems(section: Any, prefix: str) -> tuple[str, ...]:
     finite numbers, or not whole where the schema wants an int: ``inf`` passes every ``> 0``
     check and NaN fails none, so both are refused here, before any other check reads them."""
     out: list[str] = []
-    cls: Any = type(section)
     for f in dataclasses.fields(section):
-        value, path = getattr(section, f.name), f"{prefix}.{f.name}"
-        items = value if isinstance(value, tuple) else (value,)
-        for i, item in enumerate(items):
-            where = f"{path}[{i}]" if isinstance(value, tuple) else path
-            if dataclasses.is_dataclass(item) and not isinstance(item, type):
-                out += _number_problems(typing.cast(Any, item), where)
-            elif isinstance(item, float) and not math.isfinite(item):
-                out.append(f"{where}={item!r} must be a finite number")
-            elif isinstance(item, float) and not (item == 0 or MIN_FLOAT <= abs(item) <= MAX_FLOAT):
-                out.append(f"{where}={item!r} must be 0 or between {MIN_FLOAT:g} and "
-                           f"{MAX_FLOAT:g} in magnitude")  # fmt: skip
-            elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= MAX_INT:
-                out.append(f"{where}={item!r} must be smaller than 2**53 in magnitude")
-            elif (isinstance(item, float) and not item.is_integer()
-                  and _wants_int(cls, f.name)):  # fmt: skip
-                out.append(f"{where}={item!r} must be a whole number")
+        out += _field_number_problems(section, f.name, f"{prefix}.{f.name}")
     return tuple(out)
+
+
+def _field_number_problems(section: Any, name: str, path: str) -> list[str]:
+    """:func:`_number_problems` of one field ``name`` of ``section``, at ``path``."""
+    out: list[str] = []
+    cls: Any = type(section)
+    value = getattr(section, name)
+    items = value if isinstance(value, tuple) else (value,)
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]" if isinstance(value, tuple) else path
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            out += _number_problems(typing.cast(Any, item), where)
+        elif isinstance(item, float) and not math.isfinite(item):
+            out.append(f"{where}={item!r} must be a finite number")
+        elif isinstance(item, float) and not (item == 0 or MIN_FLOAT <= abs(item) <= MAX_FLOAT):
+            out.append(f"{where}={item!r} must be 0 or between {MIN_FLOAT:g} and "
+                       f"{MAX_FLOAT:g} in magnitude")  # fmt: skip
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= MAX_INT:
+            out.append(f"{where}={item!r} must be smaller than 2**53 in magnitude")
+        elif (isinstance(item, float) and not item.is_integer()
+              and _wants_int(cls, name)):  # fmt: skip
+            out.append(f"{where}={item!r} must be a whole number")
+    return out
+
+
+def _changed_number_problems(sc: Scenario, path: str) -> list[str]:
+    """:func:`_number_problems` of what changed at ``path``: a whole group (a preset swept by
+    name), or one field of a scenario whose other fields were checked before."""
+    *parents, name = path.split(".")
+    section: Any = sc
+    for p in parents:
+        section = getattr(section, p, None)
+        if section is None:  # under a null section: nothing numeric there
+            return []
+    if not parents:  # a group (model, hardware, software ...)
+        return list(_number_problems(section, name)) if section is not None else []
+    return _field_number_problems(section, name, path)
 
 
 @cache
@@ -510,10 +531,13 @@ def _whole_problems(sc: Scenario) -> tuple[str, ...]:
 
 
 def _raise_problems(sc: Scenario, changed: Iterable[str] | None) -> None:
+    changed = None if changed is None else list(changed)
     groups = None if changed is None else {p.split(".")[0] for p in changed}
-    numbers = [p for g in SCENARIO_GROUPS if groups is None or g in groups
-               if (section := getattr(sc, g)) is not None
-               for p in _number_problems(section, g)]  # fmt: skip
+    if changed is None:
+        numbers = [p for g in SCENARIO_GROUPS if (section := getattr(sc, g)) is not None
+                   for p in _number_problems(section, g)]  # fmt: skip
+    else:  # the rest was checked in the scenario these fields changed from
+        numbers = [p for path in changed for p in _changed_number_problems(sc, path)]
     if numbers:
         raise ConfigError(numbers)
     c = _Checker(sc)
