@@ -52,7 +52,8 @@ def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
 
 
 _RELIABILITY_KEYS = ("n_gpus", "state_bytes", "per_gpu_hour", "planned_per_day", "write_gbps",
-                     "host_gbps", "is_async", "interval_minutes", "restart_minutes")  # fmt: skip
+                     "host_gbps", "is_async", "interval_minutes", "restart_minutes",
+                     "evaluation_share")  # fmt: skip
 
 
 def _reliability_inputs(sc: Scenario) -> dict[str, float]:
@@ -70,6 +71,7 @@ def _reliability_inputs(sc: Scenario) -> dict[str, float]:
         "interval_minutes": np.nan if rel.checkpoint_interval_minutes is None
         else rel.checkpoint_interval_minutes,
         "restart_minutes": rel.restart_minutes,
+        "evaluation_share": rel.evaluation_share,
     }  # fmt: skip
 
 
@@ -77,10 +79,12 @@ def reliability_arrays(
     *, n_gpus: ArrayLike, state_bytes: ArrayLike, per_gpu_hour: ArrayLike,
     planned_per_day: ArrayLike, write_gbps: ArrayLike, host_gbps: ArrayLike,
     is_async: ArrayLike, interval_minutes: ArrayLike, restart_minutes: ArrayLike,
+    evaluation_share: ArrayLike = 0.0,
 ) -> dict[str, np.ndarray]:  # fmt: skip
     """:func:`run_reliability` on arrays (NaN ``interval_minutes`` = the Young/Daly optimum,
     NaN ``host_gbps`` = no host link known): ``ettr``, the shares lost to ``checkpointing``,
-    ``lost_work`` and ``restarts``, ``interruptions_per_hour``, ``interval_s`` and ``write_s``."""
+    ``lost_work``, ``restarts`` and ``evaluation`` (``evaluation_share`` of the time the
+    interruptions leave), ``interruptions_per_hour``, ``interval_s`` and ``write_s``."""
     n, state = np.asarray(n_gpus, dtype=float), np.asarray(state_bytes, dtype=float)
     per_h = R.job_interruptions_per_hour(n, per_gpu_hour, planned_per_day)
     with np.errstate(divide="ignore"):
@@ -98,6 +102,9 @@ def reliability_arrays(
     )
     never = ~np.isfinite(mtbf)  # no interruptions: nothing lost
     out = {k: np.where(never, 1.0 if k == "ettr" else 0.0, v) for k, v in parts.items()}
+    evaluation = np.asarray(evaluation_share, dtype=float)
+    out["evaluation"] = out["ettr"] * evaluation
+    out["ettr"] = out["ettr"] * (1.0 - evaluation)
     shape = out["ettr"].shape
     out.update(
         interruptions_per_hour=np.broadcast_to(per_h, shape),
@@ -535,7 +542,8 @@ def _result(
             "checkpoint_write_s": rel["write_s"],
             # GPU-hours of the run spent on each cause (shares of wall-clock x GPU-hours)
             "gpu_hours_lost": {
-                k: rel[k] * hours for k in ("checkpointing", "lost_work", "restarts")
+                k: rel[k] * hours
+                for k in ("checkpointing", "lost_work", "restarts", "evaluation")
             } if cl.goodput is None else {},
         }  # fmt: skip
         perf.update(**st.perf, **bill, **reliability)

@@ -184,6 +184,8 @@ def _check_training_cluster(c: _Checker) -> None:
         c.non_negative(f"reliability.{f}")
     c.positive("reliability.checkpoint_write_gbps_per_gpu")
     c.positive("reliability.checkpoint_interval_minutes", optional=True)
+    c.check("reliability.evaluation_share", lambda v: 0 <= v < 1,
+            "must be in [0, 1) (a job that only evaluates never trains)")  # fmt: skip
     c.one_of("reliability.checkpoint", CHECKPOINT_MODES)
     c.check("cluster.gpu_power_fraction", lambda v: 0 < v <= 2, "must be in (0, 2]")
     c.non_negative("cluster.node_overhead_w_per_gpu")

@@ -247,6 +247,8 @@ class ReliabilityConfig:
     checkpoint_write_gbps_per_gpu: float  # storage write bandwidth per GPU [GB/s]
     checkpoint: str = "sync"  # sync: the write blocks training; async: only the copy to host
     checkpoint_interval_minutes: float | None = None  # null = the Young/Daly optimum
+    #: share of the job's remaining time spent on in-training evaluation (not training)
+    evaluation_share: float = 0.0
     source: str
 
 

@@ -70,6 +70,7 @@ RELIABILITY_INPUTS = {
     "reliability.restart_minutes": "restart_minutes",
     "reliability.checkpoint_write_gbps_per_gpu": "write_gbps",
     "reliability.checkpoint_interval_minutes": "interval_minutes",
+    "reliability.evaluation_share": "evaluation_share",
 }
 #: The name of the model-error source in variance shares.
 MODEL_ERROR = "model error"

@@ -75,9 +75,27 @@ def test_a_job_that_cannot_progress_is_infeasible():
 def test_given_goodput_overrides_the_derived_one():
     r = simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=64", "cluster.goodput=0.8"))
     assert r.goodput == 0.8 and r.gpu_hours_lost == {}
-    assert r.ettr is not None and r.ettr > 0.97  # 64 GPUs rarely fail
+    # 64 GPUs rarely fail: the derived ETTR is the evaluation's share (0.7%) and little more
+    assert r.ettr is not None and r.ettr / (1.0 - 0.007) > 0.97
     ideal = simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=64", "cluster.goodput=1"))
     assert r.gpu_hours == pytest.approx(ideal.gpu_hours / 0.8, rel=1e-12)
+
+
+def test_evaluation_takes_its_share_of_the_time_the_interruptions_leave():
+    # reliability.evaluation_share (BLOOM's chronicles: 0.7% of training): the ETTR of the
+    # failure model times (1 - share), the GPU-hours it costs listed with the other causes
+    base = ("model=llama3_70b", "hardware=h100_sxm", "cluster.n_gpus=2048")
+    none = simsim.simulate(scenario(*base, "reliability.evaluation_share=0"))
+    some = simsim.simulate(scenario(*base, "reliability.evaluation_share=0.05"))
+    assert some.ettr == pytest.approx(none.ettr * 0.95, rel=1e-12)
+    assert none.gpu_hours_lost["evaluation"] == 0.0
+    assert some.gpu_hours_lost["evaluation"] == pytest.approx(
+        some.gpu_hours * none.ettr * 0.05, rel=1e-12
+    )
+    assert sum(some.gpu_hours_lost.values()) == pytest.approx(
+        some.gpu_hours * (1.0 - some.ettr), rel=1e-9
+    )
+    assert some.gpu_hours == pytest.approx(none.gpu_hours / 0.95, rel=1e-9)
 
 
 def test_asynchronous_checkpoints_waste_less():
@@ -128,6 +146,7 @@ def test_deepseek_v3_whole_bill_by_stage():
          "training.stages[0].global_batch_tokens=4096"),
         ("reliability.checkpoint=sometimes", "reliability.checkpoint='sometimes' must be one of"),
         ("reliability.restart_minutes=-1", "reliability.restart_minutes=-1.0 must be >= 0"),
+        ("reliability.evaluation_share=1", "reliability.evaluation_share=1.0 must be in [0, 1)"),
     ],
 )  # fmt: skip
 def test_bad_stage_and_reliability_inputs(override: str, message: str):
