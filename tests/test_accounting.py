@@ -145,3 +145,34 @@ def test_training_cost_picks_rental_where_a_price_is_known():
     owned = 8 * 25_000 * 1.65 * 1.235 * 0.276 * 10 / 365.25 + 5.0 * 1e3 * 0.08
     assert total[1] == pytest.approx(owned)
     assert np.isnan(total[2])
+
+
+def test_bills_of_many_runs_are_each_runs_bill():
+    # simulate_many bills every run in one vectorised pass per cost model (api._bills): each
+    # element must be exactly what the run's own bill is, whatever the mix of cost models,
+    # rental and owned prices and chips in the batch
+    from simsim.api import _bills
+
+    def sc(*ov: str):
+        return simsim.resolve(simsim.compose(["model=llama3_8b", *ov]))
+
+    runs = [
+        (sc("hardware=h100_sxm"), 1.0e5),
+        (sc("hardware=h20", "training.precision=bf16"), 3.3e5),  # owned: no rental price
+        (sc("hardware=h100_sxm", "cluster.cost_model=owned", "cluster.pue=1.4"), 2.5e4),
+        (sc("hardware=ascend_910b", "cluster.n_gpus=512"), 7.7e5),
+        (sc("hardware=b200", "cluster.grid_kgco2_per_kwh=0.05"), 1.0),
+    ]
+    batch = _bills(runs)
+    for (s, hours), bill in zip(runs, batch, strict=True):
+        alone = _bills([(s, hours)])[0]
+        assert bill == alone  # exact: the same element-wise arithmetic
+        days = hours / s.cluster.n_gpus / 24.0
+        assert bill["wall_clock_days"] == pytest.approx(days, rel=1e-12)
+        power = s.hardware.tdp_w * s.cluster.gpu_power_fraction + s.cluster.node_overhead_w_per_gpu
+        energy = hours * power * s.cluster.pue / 1e6
+        assert bill["energy_mwh"] == pytest.approx(energy, rel=1e-12)
+        assert bill["co2_tonnes"] == pytest.approx(energy * s.cluster.grid_kgco2_per_kwh, rel=1e-12)
+        if bill["cost_basis"] == "rental":
+            assert bill["cost_usd"] == pytest.approx(hours * s.hardware.price_usd_per_hour)
+    assert {b["cost_basis"] for b in batch} >= {"rental", "owned"}
