@@ -32,6 +32,7 @@ def main() -> None:
     text = resources.files("simsim.data").joinpath("fresh_runs.yaml").read_text("utf-8")
     runs = yaml.safe_load(text)["runs"]
     errors: dict[str, dict[str, float]] = {"dense": {}, "MoE": {}, "whole run": {}}
+    covered: dict[str, list[bool]] = {k: [] for k in errors}
     for run in runs:
         metric = run["metrics"][0]["metric"]
         published = float(run["metrics"][0]["value"])
@@ -44,13 +45,20 @@ def main() -> None:
         kind = ("whole run" if metric != "tokens_per_s"
                 else "MoE" if run["arch"] == "moe" else "dense")  # fmt: skip
         errors[kind][run["id"]] = error
-        print(f"{run['id']:42s} {metric:16s} {published:10,.0f} {predicted:10,.0f}  {error:+6.1f}%")
+        # the 80% band of simsim's held-out errors (simsim.intervals; per GPU for a rate)
+        band = r.band(metric)
+        scale = r.n_gpus if metric == "tokens_per_s" else 1.0
+        inside = band is not None and band[0] / scale <= published <= band[1] / scale
+        covered[kind].append(inside)
+        print(f"{run['id']:42s} {metric:16s} {published:10,.0f} {predicted:10,.0f}  "
+              f"{error:+6.1f}%  {'in' if inside else 'out of'} the 80% band")  # fmt: skip
     for label, found in errors.items():
         e = np.array(list(found.values()))
         if len(e):
             print(
                 f"{label}: {len(e)} rows, median {np.median(e):+.1f}%, "
-                f"median |error| {np.median(np.abs(e)):.1f}%, mean {np.mean(e):+.1f}%"
+                f"median |error| {np.median(np.abs(e)):.1f}%, mean {np.mean(e):+.1f}%, "
+                f"{sum(covered[label])} of {len(e)} inside their 80% band"
             )
 
 
