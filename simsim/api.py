@@ -21,7 +21,7 @@ from .physics import reliability as R
 from .physics.memory import STATE_BYTES
 from .result import Result
 from .scenario import arch_from_model, resolve
-from .schema import ModelConfig, ParallelConfig, Scenario, UncertainInput
+from .schema import ModelConfig, ParallelConfig, ReliabilityConfig, Scenario, UncertainInput
 
 
 def _mfu(sc: Scenario) -> float:
@@ -48,7 +48,9 @@ def run_reliability(scs: Sequence[Scenario]) -> list[dict[str, float]]:
     inputs = [_reliability_inputs(sc) for sc in scs]
     cols = {k: np.asarray([v[k] for v in inputs], dtype=float) for k in _RELIABILITY_KEYS}
     parts = reliability_arrays(**cols)
-    return [{k: float(v[i]) for k, v in parts.items()} for i in range(len(scs))]
+    names = list(parts)
+    columns = [np.broadcast_to(parts[k], (len(scs),)).tolist() for k in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 _RELIABILITY_KEYS = ("n_gpus", "state_bytes", "per_gpu_hour", "planned_per_day", "write_gbps",
@@ -58,15 +60,27 @@ _RELIABILITY_KEYS = ("n_gpus", "state_bytes", "per_gpu_hour", "planned_per_day",
 
 def _reliability_inputs(sc: Scenario) -> dict[str, float]:
     """The numbers of ``sc`` that :func:`reliability_arrays` reads."""
-    rel = sc.reliability
-    params = _model_numbers(sc.model, sc.training.seq_len, sc.training.recompute)[0]
+    tr = sc.training
     return {
         "n_gpus": sc.cluster.n_gpus,
-        "state_bytes": params["total_with_mtp"] * sum(STATE_BYTES[sc.training.precision][::2]),
+        **_reliability_constants(sc.model, tr.seq_len, tr.recompute, tr.precision, sc.reliability,
+                                 sc.hardware.pcie_gbps),
+    }  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _reliability_constants(
+    model: ModelConfig, seq_len: int, recompute: str, precision: str, rel: ReliabilityConfig,
+    pcie_gbps: float | None,
+) -> dict[str, float]:  # fmt: skip
+    """:func:`_reliability_inputs` but the GPU count (cached: a sweep's points share them)."""
+    params = _model_numbers(model, seq_len, recompute)[0]
+    return {
+        "state_bytes": params["total_with_mtp"] * sum(STATE_BYTES[precision][::2]),
         "per_gpu_hour": rel.interruptions_per_gpu_hour,
         "planned_per_day": rel.planned_interruptions_per_day,
         "write_gbps": rel.checkpoint_write_gbps_per_gpu,
-        "host_gbps": sc.hardware.pcie_gbps or np.nan,
+        "host_gbps": pcie_gbps or np.nan,
         "is_async": float(rel.checkpoint == "async"),
         "interval_minutes": np.nan if rel.checkpoint_interval_minutes is None
         else rel.checkpoint_interval_minutes,
