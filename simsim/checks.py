@@ -93,6 +93,10 @@ def _check_model(c: _Checker) -> None:
     for f in ("n_kv_heads", "head_dim", "d_ff"):
         c.positive(f"model.{f}", optional=True)
     c.non_negative("model.mtp_depth")
+    c.positive("model.sliding_window", optional=True)
+    c.check("model.sliding_window_layers", lambda v: 0 <= v <= c.root.model.n_layers,
+            f"must be in [0, model.n_layers={c.root.model.n_layers}] (or null: every layer)",
+            True)  # fmt: skip
     c.one_of("model.ffn_act", FFN_ACTS)
     c.one_of("model.attention", ATTENTIONS)
     m = c.root.model

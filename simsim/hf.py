@@ -20,8 +20,10 @@ Families and what is read:
   ``first_k_dense_replace``, MTP depth, V3's node-limited routing;
 * DBRX (``dbrx``): its own nested ``attn_config`` / ``ffn_config`` names.
 
-Defaults follow each type's configuration class where the file omits a key (Gemma ties its
-embeddings by default, Llama does not).
+Sliding-window (local) attention is read from ``sliding_window`` and ``layer_types`` (or the
+type's own layer rule: Gemma 2, Gemma 3, Qwen's ``use_sliding_window``). Defaults follow each
+type's configuration class where the file omits a key (Gemma ties its embeddings by default,
+Llama does not).
 """
 
 from __future__ import annotations
@@ -130,10 +132,38 @@ def _attention(r: _Reader, n_heads: int) -> dict[str, Any]:
     }
 
 
+def _sliding(r: _Reader, model_type: str, n_layers: int) -> dict[str, Any]:
+    """The sliding-window (local) attention: the window, and how many layers use it, from
+    ``layer_types`` where the file lists them, else the type's own rule in transformers:
+    Gemma 2 every other layer from the first, Gemma 3 all but every ``sliding_window_pattern``-th,
+    Qwen 2/3 the layers from ``max_window_layers`` on when ``use_sliding_window``, the others
+    (Mistral, Phi-3) every layer. A null or absent window is none."""
+    none = {"sliding_window": None, "sliding_window_layers": None}
+    if not r.cfg.get("sliding_window") or r.cfg.get("use_sliding_window") is False:
+        return none
+    window = r.integer("sliding_window")
+    types = r.cfg.get("layer_types")
+    if isinstance(types, list) and types:
+        layers: int | None = sum(t == "sliding_attention" for t in types)
+    elif model_type == "gemma2":
+        layers = (n_layers + 1) // 2
+    elif model_type == "gemma3_text":
+        layers = n_layers - n_layers // r.integer("sliding_window_pattern", 6)
+    elif model_type in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
+        if not r.flag("use_sliding_window", False):
+            return none
+        layers = max(n_layers - r.integer("max_window_layers", n_layers), 0)
+    else:
+        layers = None
+    return {"sliding_window": window, "sliding_window_layers": layers}
+
+
 def _common(r: _Reader, model_type: str) -> dict[str, Any]:
     n_heads = r.integer("num_attention_heads")
+    n_layers = r.integer("num_hidden_layers")
     return {
-        "n_layers": r.integer("num_hidden_layers"),
+        **_sliding(r, model_type, n_layers),
+        "n_layers": n_layers,
         "d_model": r.integer("hidden_size"),
         "n_heads": n_heads,
         "vocab_size": r.integer("vocab_size"),

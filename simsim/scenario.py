@@ -378,4 +378,7 @@ def arch_from_model(model: ModelConfig) -> Arch:
         d_ff_expert=moe.d_ff_expert if moe else 0,
         n_dense_layers=moe.n_dense_layers if moe else 0,
         mtp_depth=model.mtp_depth,
-    )
+        sliding_window=model.sliding_window or 0,
+        sliding_layers=(model.n_layers if model.sliding_window_layers is None
+                        else model.sliding_window_layers) if model.sliding_window else 0,
+    )  # fmt: skip

@@ -111,6 +111,10 @@ class ModelConfig:
     mla: MLAConfig | None = None
     moe: MoEConfig | None = None
     mtp_depth: int = 0
+    #: local attention: each token attends to the last ``sliding_window`` tokens only, in
+    #: ``sliding_window_layers`` of the layers (null = all of them); null window = none
+    sliding_window: int | None = None
+    sliding_window_layers: int | None = None
     path: str | None = None  # a Hugging Face config.json to read the fields above from
     source: str
 

@@ -166,3 +166,27 @@ def test_moe_with_one_expert_top1_equals_dense_twin():
     fd = A.train_flops_per_token(dense, 4096)
     fm = A.train_flops_per_token(moe, 4096)
     assert float(fm["total"] - fm["router"]) == pytest.approx(float(fd["total"]), rel=1e-12)
+
+
+def test_sliding_window_attention_counts_the_keys_each_query_sees():
+    # a causal layer with window w attends min(p, w) keys at position p (less the diagonal, as
+    # the full causal count s/2 is): the mean over p = 1..s, brute force; w >= s is full attention
+    s = 4096
+    full = arch("model=llama3_8b")
+    for w in (128, 1000, 4095):
+        windowed = arch("model=llama3_8b", f"model.sliding_window={w}")
+        brute = np.mean(np.minimum(np.arange(1, s + 1), w)) - 0.5
+        ratio = float(A.attention_core_flops(windowed, s) / A.attention_core_flops(full, s))
+        assert ratio == pytest.approx(brute / (s / 2), rel=1e-12)
+    at_s = arch("model=llama3_8b", "model.sliding_window=4096")
+    assert float(A.attention_core_flops(at_s, s)) == float(A.attention_core_flops(full, s))
+    # in half of the layers only: the average of the two counts
+    half = arch("model=llama3_8b", "model.sliding_window=128", "model.sliding_window_layers=16")
+    every = arch("model=llama3_8b", "model.sliding_window=128")
+    expect = (A.attention_core_flops(every, s) + A.attention_core_flops(full, s)) / 2
+    assert float(A.attention_core_flops(half, s)) == pytest.approx(float(expect), rel=1e-12)
+    # the projections and every other count are unchanged
+    for key in ("attn_linear", "moe_routed", "lm_head"):
+        assert float(A.forward_flops_per_token(half, s)[key]) == float(
+            A.forward_flops_per_token(full, s)[key]
+        )

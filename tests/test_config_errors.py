@@ -237,3 +237,14 @@ def test_each_check_reads_only_the_groups_it_declares(overrides):
         rec = _Recorder(sc)
         check(checks._Checker(rec))
         assert rec.read <= reads, (check.__name__, rec.read - reads)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.sliding_window=0", "model.sliding_window=0 must be > 0"),
+        ("model.sliding_window_layers=99", "model.sliding_window_layers=99 must be in [0, "),
+    ],
+)
+def test_sliding_window_fields_are_checked(override: str, message: str):
+    assert message in error_of(override)

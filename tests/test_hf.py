@@ -226,3 +226,31 @@ def test_dbrx_unknown_activation_is_an_error_not_a_silent_swiglu():
     raw["ffn_config"]["ffn_act_fn"] = {"name": "mish"}
     with pytest.raises(ConfigError, match=r"ffn_config\.ffn_act_fn\.name='mish'"):
         model_fields_from_hf(raw)
+
+
+@pytest.mark.parametrize(
+    ("name", "window", "layers"),
+    [
+        ("gpt_oss_120b", 128, 18),  # layer_types: sliding and full attention alternate
+        ("gemma2_9b_it", 4096, 21),  # Gemma 2: every other layer from the first
+        ("mistral_7b", 4096, None),  # every layer
+        ("qwen2_5_7b", None, None),  # use_sliding_window false
+        ("llama3_1_8b", None, None),
+    ],
+)
+def test_sliding_windows_are_read(name: str, window: int | None, layers: int | None):
+    model = scenario("model=hf", f"model.path={HF_PUBLIC / name / 'config.json'}").model
+    assert (model.sliding_window, model.sliding_window_layers) == (window, layers)
+
+
+def test_gpt_oss_preset_has_its_sliding_layers():
+    # the preset says what the config.json says, so their FLOPs agree
+    path = HF_PUBLIC / "gpt_oss_120b" / "config.json"
+    a_hf, a_preset = arch("model=hf", f"model.path={path}"), arch("model=gpt_oss_120b")
+    assert float(A.attention_core_flops(a_hf, 8192)) == float(
+        A.attention_core_flops(a_preset, 8192)
+    )
+    plain = arch("model=gpt_oss_120b", "model.sliding_window=null")
+    assert float(A.attention_core_flops(a_preset, 8192)) < 0.6 * float(
+        A.attention_core_flops(plain, 8192)
+    )

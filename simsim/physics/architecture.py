@@ -68,6 +68,9 @@ class Arch:
     d_ff_expert: ArrayLike = 0
     n_dense_layers: ArrayLike = 0
     mtp_depth: ArrayLike = 0
+    # sliding-window (local) attention in ``sliding_layers`` of the layers; window 0 = none
+    sliding_window: ArrayLike = 0
+    sliding_layers: ArrayLike = 0
 
 
 def _f(x: ArrayLike) -> Array:
@@ -178,14 +181,22 @@ def param_counts(a: Arch) -> dict[str, Array]:
 
 
 def attention_core_flops(a: Arch, seq_len: ArrayLike, causal: bool = True) -> Array:
-    """Forward FLOPs per token per layer of ``softmax(QK^T)V`` [FLOP].
+    """Forward FLOPs per token per layer of ``softmax(QK^T)V`` [FLOP], averaged over layers.
 
     ``2*n_h*d_qk*s_eff + 2*n_h*d_v*s_eff`` with ``s_eff = s/2`` under a causal mask (FlashAttention
     skips masked blocks) or ``s`` without; GQA does not reduce it. MLA attends with
-    ``d_qk = qk_nope + qk_rope`` and ``d_v = v_head_dim`` [3].
+    ``d_qk = qk_nope + qk_rope`` and ``d_v = v_head_dim`` [3]. A layer with a sliding window
+    ``w`` (Mistral 7B, Beltagy et al. 2020 arXiv:2004.05150) attends ``min(p, w)`` keys at position
+    ``p``: ``s_eff = w - w (w - 1) / (2s)`` causal for ``w < s`` (the mean of ``min(p, w)`` over
+    ``p = 1..s``, less the diagonal as above: ``s/2`` at ``w = s``), ``min(w, s)`` without.
     """
     nh, s = _f(a.n_heads), _f(seq_len)
-    s_eff = s / 2.0 if causal else s
+    full = s / 2.0 if causal else s
+    w = np.minimum(np.where(_f(a.sliding_window) > 0, _f(a.sliding_window), s), s)
+    local = w - w * (w - 1.0) / (2.0 * s) - 0.5 if causal else w
+    local = np.where(w >= s, full, local)
+    share = np.clip(_f(a.sliding_layers) / np.maximum(_f(a.n_layers), 1.0), 0.0, 1.0)
+    s_eff = np.where(_f(a.sliding_window) > 0, share * local + (1.0 - share) * full, full)
     if a.attention == "mla":
         d_qk = _f(a.qk_nope_head_dim) + _f(a.qk_rope_head_dim)
         d_v = _f(a.v_head_dim)
