@@ -496,9 +496,7 @@ def _changed_number_problems(sc: Scenario, path: str) -> list[str]:
         section = getattr(section, p, None)
         if section is None:  # under a null section: nothing numeric there
             return []
-    if not parents:  # a group (model, hardware, software ...)
-        return list(_number_problems(section, name)) if section is not None else []
-    return _field_number_problems(section, name, path)
+    return _field_number_problems(section, name, path)  # a group recurses into its fields
 
 
 @cache
@@ -567,17 +565,16 @@ def _memo_check(check: Callable[[_Checker], None], reads: frozenset[str], sc: Sc
     try:
         return _CHECKED[key]
     except KeyError:
-        pass
-    except TypeError:  # an unhashable section: checked afresh
-        probe = _Checker(sc)
-        check(probe)
-        return probe.problems
-    if len(_CHECKED) > 16384:
-        _CHECKED.clear()
+        hashable = True
+    except TypeError:  # an unhashable section: checked afresh, not memoised
+        hashable = False
     probe = _Checker(sc)
     check(probe)
-    _CHECKED[key] = tuple(probe.problems)
-    return _CHECKED[key]
+    if hashable:
+        if len(_CHECKED) > 16384:
+            _CHECKED.clear()
+        _CHECKED[key] = tuple(probe.problems)
+    return probe.problems
 
 
 def validate_app(app: AppConfig) -> None:

@@ -248,3 +248,19 @@ def test_each_check_reads_only_the_groups_it_declares(overrides):
 )
 def test_sliding_window_fields_are_checked(override: str, message: str):
     assert message in error_of(override)
+
+
+@pytest.mark.parametrize("changed", [["hardware"], ["hardware.tdp_w"]])
+def test_a_sweep_point_names_the_number_it_changed(changed: list[str]):
+    """validate(changed=...) checks only what a sweep point changed, a whole group (a preset
+    swept by name) or one field, and names the field by its own path."""
+    import dataclasses
+
+    from simsim import checks
+
+    sc = scenario()
+    bad = dataclasses.replace(sc, hardware=dataclasses.replace(sc.hardware, tdp_w=1e30))
+    with pytest.raises(ConfigError) as err:
+        checks.validate(bad, changed=changed)
+    assert err.value.problems[0].startswith("hardware.tdp_w=1e+30 must be 0 or between")
+    assert len(err.value.problems) == 1
