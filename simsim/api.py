@@ -179,8 +179,8 @@ def simulate_many(
     billed = iter(_bills([(sc, st.hours) for sc, st in zip(runs, steady, strict=True)
                           if st.hours is not None]))  # fmt: skip
     results = iter(
-        [_result(sc, a, c, r, st, None if st.hours is None else next(billed))
-         for sc, a, c, r, st in zip(runs, archs, choices, rels, steady, strict=True)]
+        [_result(sc, c, r, st, None if st.hours is None else next(billed))
+         for sc, c, r, st in zip(runs, choices, rels, steady, strict=True)]
     )  # fmt: skip
     mains = [next(results) for _ in plans]
     out = []
@@ -506,7 +506,6 @@ def _steady(sc: Scenario, choice: LayoutChoice, rel: dict[str, float]) -> _Stead
 
 def _result(
     sc: Scenario,
-    arch: A.Arch,
     choice: LayoutChoice,
     rel: dict[str, float],
     st: _Steady,
@@ -519,7 +518,6 @@ def _result(
     hw_fpt = fpt["total"] + recompute
     flops_per_token = fpt["total"]
     train_flops = flops_per_token * tr.tokens
-    peak = float(hw.peak_tflops.get(tr.precision) or 0.0) * 1e12
     power = _power_w(sc)
 
     perf: dict[str, Any] = dict.fromkeys(
@@ -545,7 +543,7 @@ def _result(
     perf["gpu_hours_lost"] = {}
     perf["cost_breakdown_usd"] = {}
     feasible, reason, goodput = st.feasible, st.reason, st.goodput
-    if feasible and st.hours is not None and bill is not None:
+    if st.hours is not None and bill is not None:  # both None where it is infeasible
         hours = st.hours
         wall_h = bill["wall_clock_days"] * acc.HOURS_PER_DAY
         reliability = {
@@ -582,7 +580,7 @@ def _result(
         layout=choice.layout,
         memory_gb_per_gpu=choice.memory_gb.get("total"),
         memory_breakdown_gb=choice.memory_gb,
-        peak_tflops_per_gpu=peak / 1e12,
+        peak_tflops_per_gpu=float(hw.peak_tflops.get(tr.precision) or 0.0),
         power_per_gpu_w=power,
         infeasible_reason=reason,
         step_breakdown_s=choice.step_breakdown_s,
