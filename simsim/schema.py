@@ -378,24 +378,24 @@ class Scenario:
         return to_plain(self)
 
     def replace(self, **changes: Any) -> Scenario:
-        """A copy with dotted fields changed, validated again:
-        ``sc.replace(**{"cluster.n_gpus": 4096})``."""
+        """A copy with dotted fields changed, their types checked again (the ranges are checked
+        by :func:`simsim.simulate`): ``sc.replace(**{"cluster.n_gpus": 4096})``. A field of an
+        existing section is set in place, the rest of the tree shared; a whole group, a field
+        under a null section or an unknown one rebuilds the scenario (the checks and messages of
+        a new one)."""
         out = self
-        try:  # field by field, the rest of the tree shared
-            for path, value in changes.items():
-                *parents, _ = path.split(".")
-                node: Any = out
-                for part in parents:
-                    node = getattr(node, part, None)
-                if not parents or not dataclasses.is_dataclass(node):
-                    raise ConfigError(path)  # a whole group, or under a null section
-                out = replace_path(out, path, convert(path, value))
-            return out
-        except ConfigError:  # rebuilt whole, for the same checks and messages as a new scenario
-            data = self.to_dict()
-            for path, value in changes.items():
-                set_path(data, path, value, "")
-            return build_scenario(data)
+        for path, value in changes.items():
+            *parents, _ = path.split(".")
+            node: Any = out
+            for part in parents:
+                node = getattr(node, part, None)
+            if not parents or not dataclasses.is_dataclass(node):
+                data = self.to_dict()
+                for p, v in changes.items():
+                    set_path(data, p, v, "")
+                return build_scenario(data)
+            out = replace_path(out, path, convert(path, value))
+        return out
 
 
 # --- application settings (not part of the physical scenario) ---------------------------------

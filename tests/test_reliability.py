@@ -112,7 +112,7 @@ def test_deepseek_v3_whole_bill_by_stage():
     # ramp-up (§4.2) and derived goodput, the two 1000-step context-extension phases (§4.3) with
     # layouts of their own, and takes post-training at its published cost. Accuracy claims: the
     # published total inside the 80% band; its P50 and the point within 10% (issue 12's bar;
-    # +6.8% and +8.1% today) and 20% on the context extension (-5%; a bound set after the first
+    # +6.2% and +8.9% today) and 20% on the context extension (-5%; a bound set after the first
     # measurement, not a prior claim; nothing is fitted to this run).
     r = simsim.simulate(scenario("experiment=deepseek_v3"))
     rows = {s["name"]: s for s in r.stages}
