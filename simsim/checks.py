@@ -488,8 +488,7 @@ def _field_number_problems(section: Any, name: str, path: str) -> list[str]:
 
 
 def _changed_number_problems(sc: Scenario, path: str) -> list[str]:
-    """:func:`_number_problems` of what changed at ``path``: a whole group (a preset swept by
-    name), or one field of a scenario whose other fields were checked before."""
+    """:func:`_number_problems` of the group or the dotted field at ``path`` of ``sc``."""
     *parents, name = path.split(".")
     section: Any = sc
     for p in parents:
@@ -537,11 +536,9 @@ def _whole_problems(sc: Scenario) -> tuple[str, ...]:
 def _raise_problems(sc: Scenario, changed: Iterable[str] | None) -> None:
     changed = None if changed is None else list(changed)
     groups = None if changed is None else {p.split(".")[0] for p in changed}
-    if changed is None:
-        numbers = [p for g in SCENARIO_GROUPS if (section := getattr(sc, g)) is not None
-                   for p in _number_problems(section, g)]  # fmt: skip
-    else:  # the rest was checked in the scenario these fields changed from
-        numbers = [p for path in changed for p in _changed_number_problems(sc, path)]
+    # the whole scenario, or what changed (the rest was checked in the scenario it came from)
+    paths = SCENARIO_GROUPS if changed is None else changed
+    numbers = [p for path in paths for p in _changed_number_problems(sc, path)]
     if numbers:
         raise ConfigError(numbers)
     c = _Checker(sc)
