@@ -474,17 +474,25 @@ def _field_number_problems(section: Any, name: str, path: str) -> list[str]:
         where = f"{path}[{i}]" if isinstance(value, tuple) else path
         if dataclasses.is_dataclass(item) and not isinstance(item, type):
             out += _number_problems(typing.cast(Any, item), where)
-        elif isinstance(item, float) and not math.isfinite(item):
-            out.append(f"{where}={item!r} must be a finite number")
-        elif isinstance(item, float) and not (item == 0 or MIN_FLOAT <= abs(item) <= MAX_FLOAT):
-            out.append(f"{where}={item!r} must be 0 or between {MIN_FLOAT:g} and "
-                       f"{MAX_FLOAT:g} in magnitude")  # fmt: skip
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= MAX_INT:
-            out.append(f"{where}={item!r} must be smaller than 2**53 in magnitude")
+        elif (problem := number_problem(where, item)) is not None:
+            out.append(problem)
         elif (isinstance(item, float) and not item.is_integer()
               and _wants_int(cls, name)):  # fmt: skip
             out.append(f"{where}={item!r} must be a whole number")
     return out
+
+
+def number_problem(where: str, item: Any) -> str | None:
+    """Why a number at ``where`` is not one a scenario takes (not finite, or beyond
+    :data:`MIN_FLOAT` .. :data:`MAX_FLOAT` or :data:`MAX_INT` in magnitude); None if it is, or
+    if ``item`` is not a number (the schema's types are checked elsewhere)."""
+    if isinstance(item, float) and not math.isfinite(item):
+        return f"{where}={item!r} must be a finite number"
+    if isinstance(item, float) and not (item == 0 or MIN_FLOAT <= abs(item) <= MAX_FLOAT):
+        return f"{where}={item!r} must be 0 or between {MIN_FLOAT:g} and {MAX_FLOAT:g} in magnitude"
+    if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= MAX_INT:
+        return f"{where}={item!r} must be smaller than 2**53 in magnitude"
+    return None
 
 
 def _changed_number_problems(sc: Scenario, path: str) -> list[str]:

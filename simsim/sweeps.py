@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -92,15 +91,6 @@ def _check_axis(path: str, values: list[Any]) -> None:
             f"sweep.axes.{path}: unknown field {leaf!r} in {parent or 'the scenario'}"
             + (f"; allowed: {', '.join(allowed)}" if allowed else "")
         )
-
-
-def _is_finite_number(v: Any) -> bool:
-    if not isinstance(v, int | float) or isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an int too large for a float
-        return False
 
 
 def _point(base: dict[str, Any], changes: Mapping[str, Any]) -> Scenario:
@@ -213,13 +203,16 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
     grid = np.indices(shape).reshape(len(shape), -1) if shape else np.zeros((0, 1), int)
     index = dict(zip(flat, grid, strict=True))
     n_points = grid.shape[1]
-    # the cheap axes: finite numbers, and their extremes pass the scenario's range checks
-    # (every check of a cheap field is an interval)
+    # the cheap axes: numbers a scenario takes, and their extremes pass the scenario's range
+    # checks (every check of a cheap field is an interval)
     for a in cheap:
         values = flat[a]
-        bad = [v for v in values if not _is_finite_number(v)]
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float)]
         if bad:
-            raise ConfigError(f"sweep.axes.{a}: {bad[0]!r} is not a finite number")
+            raise ConfigError(f"sweep.axes.{a}: {bad[0]!r} is not a number")
+        problems = [p for v in values if (p := checks.number_problem(f"sweep.axes.{a}", v))]
+        if problems:
+            raise ConfigError(problems)
         _point(base, {a: min(values)})
         _point(base, {a: max(values)})
 

@@ -137,7 +137,13 @@ def test_sweep_over_chips_by_preset_name_matches_single_runs():
         ({"hardware": ["h100_sxm", "h900"]}, "'h900' is not a hardware preset"),
         ({"cluster.goodput": [0.9, 1.5]}, "cluster.goodput=1.5 must be in (0, 1]"),
         ({"cluster.pue": [0.5]}, "cluster.pue=0.5 must be >= 1"),
-        ({"training.tokens": [1e12, math.nan]}, "training.tokens: nan is not a finite number"),
+        ({"training.tokens": [1e12, math.nan]}, "training.tokens=nan must be a finite number"),
+        # a value inside the axis's range that no scenario takes (the scenario's number rule)
+        (
+            {"cluster.electricity_usd_per_kwh": [0.0, 1e-300, 0.1]},
+            "sweep.axes.cluster.electricity_usd_per_kwh=1e-300 must be 0 or between 1e-12",
+        ),
+        ({"cluster.pue": [1.2, "high"]}, "cluster.pue: 'high' is not a number"),
         ({"cluster.n_gpu": [8]}, "unknown field 'n_gpu' in cluster"),
         ({"cluster.n_gpus": []}, "empty list of values"),
     ],
