@@ -398,6 +398,22 @@ def _check_uncertainty(c: _Checker) -> None:
                 c.problems.append(f"{where}.{end}: {problem}")
 
 
+def _uncertainty_reads(sc: Scenario) -> frozenset[str]:
+    """Every group :func:`_check_uncertainty` reads in ``sc``: its own, the hardware preset's
+    inputs, the group of each input's path, and the groups the range checks of a path outside
+    :data:`VALUE_ONLY_GROUPS` read (see :func:`_endpoint_problems`)."""
+    paths = [u.path for u in sc.uncertainty.inputs]
+    paths += [f"hardware.{u.path}" for u in sc.hardware.uncertainty]
+    out = {"uncertainty", "hardware"}
+    for path in paths:
+        group = path.split(".")[0]
+        if group in SCENARIO_GROUPS:
+            out.add(group)
+            if group not in VALUE_ONLY_GROUPS:
+                out.update(_checks_reading(group)[1])
+    return frozenset(out)
+
+
 _ENDPOINTS: dict[Any, tuple[str, ...]] = {}
 #: Groups whose checks judge each numeric field by its own value alone (ranges: > 0, a fraction,
 #: >= 1), so an endpoint's problems depend on the path and the value only.
@@ -513,12 +529,14 @@ def _wants_int(cls: type, name: str) -> bool:
     return int in (typing.get_args(hint) or (hint,)) and float not in typing.get_args(hint)
 
 
-def validate(sc: Scenario, changed: Iterable[str] | None = None) -> None:
+def validate(sc: Scenario, changed: Iterable[str] | None = None, numbers: bool = True) -> None:
     """Raise :class:`ConfigError` listing every problem in the typed scenario ``sc``.
 
     ``changed``: the dotted fields that differ from a scenario already validated (a sweep
     point); only the checks that read their groups run. A field that is not a finite number
-    is reported alone (the range checks would let ``inf`` through or trip on it)."""
+    is reported alone (the range checks would let ``inf`` through or trip on it).
+    ``numbers=False`` skips that number check of the changed fields: a sweep point whose
+    values each passed it already (a field's number problems depend on its value alone)."""
     if changed is None:
         try:
             problems = _whole_problems(sc)
@@ -527,7 +545,7 @@ def validate(sc: Scenario, changed: Iterable[str] | None = None) -> None:
         if problems:
             raise ConfigError(list(problems))
         return
-    _raise_problems(sc, changed)
+    _raise_problems(sc, changed, numbers)
 
 
 @lru_cache(maxsize=1024)
@@ -541,45 +559,60 @@ def _whole_problems(sc: Scenario) -> tuple[str, ...]:
     return ()
 
 
-def _raise_problems(sc: Scenario, changed: Iterable[str] | None) -> None:
+def _raise_problems(sc: Scenario, changed: Iterable[str] | None, numbers: bool = True) -> None:
     changed = None if changed is None else list(changed)
     groups = None if changed is None else {p.split(".")[0] for p in changed}
     # the whole scenario, or what changed (the rest was checked in the scenario it came from)
     paths = SCENARIO_GROUPS if changed is None else changed
-    numbers = [p for path in paths for p in _changed_number_problems(sc, path)]
     if numbers:
-        raise ConfigError(numbers)
+        bad = [p for path in paths for p in _changed_number_problems(sc, path)]
+        if bad:
+            raise ConfigError(bad)
     c = _Checker(sc)
     for check, reads in _CHECKS:
         if groups is None or reads & groups:
             if check is _check_uncertainty:  # it also reads the fields its inputs name
-                check(c)
-            else:
-                c.problems.extend(_memo_check(check, reads, sc))
+                reads = _uncertainty_reads(sc)
+            c.problems.extend(_memo_check(check, reads, sc))
     if c.problems:
         raise ConfigError(c.problems)
 
 
 _CHECKED: dict[Any, tuple[str, ...]] = {}
+#: The same memo keyed by the identity of the sections (a sweep's points share the very section
+#: objects of their axes' values; hashing a frozen hardware or model section by value is what
+#: costs): id-tuple -> (problems, the sections, kept alive so that their ids stay theirs).
+_CHECKED_BY_ID: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+MEMO_SIZE = 16384
 
 
 def _memo_check(check: Callable[[_Checker], None], reads: frozenset[str], sc: Scenario) -> Any:
     """The problems ``check`` finds in ``sc``, memoised on the sections it reads (a check is a
     function of those alone, tested): a sweep's points share most of their sections."""
-    key = (check, *(getattr(sc, g) for g in sorted(reads)))
+    sections = tuple(getattr(sc, g) for g in sorted(reads))
+    ids = (id(check), *map(id, sections))
+    hit = _CHECKED_BY_ID.get(ids)
+    if hit is not None:
+        return hit[0]
+    key = (check, *sections)
     try:
-        return _CHECKED[key]
-    except KeyError:
+        found = _CHECKED.get(key)
         hashable = True
     except TypeError:  # an unhashable section: checked afresh, not memoised
-        hashable = False
-    probe = _Checker(sc)
-    check(probe)
+        found, hashable = None, False
+    if found is None:
+        probe = _Checker(sc)
+        check(probe)
+        found = tuple(probe.problems)
+        if hashable:
+            if len(_CHECKED) > MEMO_SIZE:
+                _CHECKED.clear()
+            _CHECKED[key] = found
     if hashable:
-        if len(_CHECKED) > 16384:
-            _CHECKED.clear()
-        _CHECKED[key] = tuple(probe.problems)
-    return probe.problems
+        if len(_CHECKED_BY_ID) > MEMO_SIZE:
+            _CHECKED_BY_ID.clear()
+        _CHECKED_BY_ID[ids] = (found, sections)
+    return found
 
 
 def validate_app(app: AppConfig) -> None:

@@ -20,8 +20,10 @@ from numpy.typing import NDArray
 
 from .performance import (
     Layout,
+    Machine,
     Shape,
     Workload,
+    _rows,
     machine,
     spread,
     stack_machines,
@@ -330,6 +332,10 @@ _ARCH_ARRAYS = tuple(
 )
 
 
+#: Candidate layouts a batch search evaluates in one pass, about (see :func:`choose_layouts`).
+SEARCH_BATCH = 2**17
+
+
 def choose_layouts(
     scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int = 5
 ) -> list[LayoutChoice]:
@@ -342,12 +348,16 @@ def choose_layouts(
     for i, (sc, arch) in enumerate(zip(scs, archs, strict=True)):
         groups.setdefault(_group_key(sc, arch), []).append(i)
     for members in groups.values():
-        for i, choice in zip(
-            members,
-            _search([scs[i] for i in members], [archs[i] for i in members], top_n),
-            strict=True,
-        ):
-            out[i] = choice
+        # in batches of scenarios whose candidates stay in the CPU's caches (one pass over
+        # millions of candidates is several times slower per candidate than many small ones)
+        size = max(1, SEARCH_BATCH // len(_grid(_union_axes([scs[members[0]]]))["tp"]))
+        for lo in range(0, len(members), size):
+            batch = members[lo : lo + size]
+            for i, choice in zip(
+                batch, _search([scs[i] for i in batch], [archs[i] for i in batch], top_n),
+                strict=True,
+            ):  # fmt: skip
+                out[i] = choice
     return [c for c in out if c is not None]
 
 
@@ -377,7 +387,49 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     c = _grid(_union_axes(scs))
     s_idx, c_idx = np.nonzero(_allowed(scs, c))
     n_cand = np.bincount(s_idx, minlength=n_sc)
-    tp, pp, cp, ep, zs, mb, code, v = (c[k][c_idx] for k in LAYOUT_FIELDS)
+    n_int = np.asarray([s.cluster.n_gpus for s in scs], dtype=np.int64)
+    seqs_s = _f([s.training.global_batch_tokens / s.training.seq_len for s in scs])
+
+    # The checks of REASONS in order, each on the candidates that passed those before it: a
+    # candidate counts under its first failed check and is dropped there, so that the later
+    # (costlier) checks and the step time see only the survivors
+    failed: list[NDArray[np.int64]] = []
+    passing: list[NDArray[np.int64]] = []
+
+    def keep(passed: NDArray[np.bool_]) -> None:
+        nonlocal s_idx, c_idx
+        failed.append(np.bincount(s_idx[~passed], minlength=n_sc))
+        s_idx, c_idx = s_idx[passed], c_idx[passed]
+        passing.append(np.bincount(s_idx, minlength=n_sc))
+
+    def col(k: str) -> NDArray[np.int64]:
+        return c[k][c_idx]
+
+    n_c = n_int[s_idx]
+    mp = col("tp") * col("pp") * col("cp")
+    divides = n_c % mp == 0
+    if par.dp:
+        divides &= n_c // mp == par.dp
+    keep(divides)
+    keep((n_int[s_idx] // col("pp")) % col("ep") == 0)
+
+    # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
+    # launcher would pick it); fewer than one is infeasible.
+    def microbatches() -> NDArray[np.float64]:
+        dp_ = n_int[s_idx] // (col("tp") * col("pp") * col("cp"))
+        return np.floor(seqs_s[s_idx] / (dp_ * col("micro_batch")) + 1e-9)
+
+    keep(microbatches() >= 1)
+    m, pp_, code_ = microbatches(), col("pp"), col("schedule")
+    keep(np.select(
+        [code_ == SCHEDULE_CODES["dualpipe"], code_ == SCHEDULE_CODES["interleaved"]],
+        [(pp_ >= 2) & (pp_ % 2 == 0), (pp_ >= 2) & (m % pp_ == 0)],
+        True,
+    ))  # fmt: skip
+    tp, pp, cp, ep, zs, mb, code, v = (col(k) for k in LAYOUT_FIELDS)
+    mp = tp * pp * cp
+    dp = n_int[s_idx] // mp
+    m = microbatches()
 
     # per-scenario inputs, gathered per candidate (kept scalar for a single scenario)
     def per(values: list[Any]) -> Any:
@@ -386,7 +438,6 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     n = per([s.cluster.n_gpus for s in scs])
     seq_s: Any = scs[0].training.seq_len if n_sc == 1 else _f([s.training.seq_len for s in scs])
     seq = take(seq_s, s_idx)
-    seqs = per([s.training.global_batch_tokens / s.training.seq_len for s in scs])
     usable_s = [s.hardware.hbm_gib * GIB * s.efficiency.usable_hbm_fraction for s in scs]
     usable = per(usable_s)
     # the model's terms, once per scenario, then spread over its candidates
@@ -396,38 +447,18 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     terms = {k: each(val) for k, val in stage_terms(arch_s).items()}
     act = each(activation_bytes(arch_s, tr0.precision, tr0.recompute))
     layers = each(_f(arch_s.n_layers) + _f(arch_s.mtp_depth))
-
-    mp = tp * pp * cp
-    divides = n % mp == 0
-    dp = np.where(divides, n // np.maximum(mp, 1), 0)
-    if par.dp:
-        divides &= dp == par.dp
-    ep_ok = divides & ((n // np.maximum(pp, 1)) % ep == 0)
-    # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
-    # launcher would pick it); fewer than one is infeasible.
-    m = np.floor(seqs / np.maximum(dp * mb, 1) + 1e-9)
-    batch_ok = ep_ok & (m >= 1)
-    sched_ok = batch_ok & np.select(
-        [code == SCHEDULE_CODES["dualpipe"], code == SCHEDULE_CODES["interleaved"]],
-        [(pp >= 2) & (pp % 2 == 0), (pp >= 2) & (m % np.maximum(pp, 1) == 0)],
-        True,
-    )
     mem = _memory(
         terms, act, layers, precision=tr0.precision, schedule=code, seq_len=seq, n_gpus=n,
         tp=tp, pp=pp, cp=cp, ep=ep, zero_stage=zs, micro_batch=mb,
         n_microbatches=np.maximum(m, 1), virtual_stages=v,
     )  # fmt: skip
-    fits = sched_ok & (mem["total"] <= usable)
-    stages = [divides, ep_ok, batch_ok, sched_ok, fits]
-    previous = np.ones_like(fits)
-    failed = []
-    for passed in stages:
-        failed.append(np.bincount(s_idx[previous & ~passed], minlength=n_sc))
-        previous = passed
-    passing = [np.bincount(s_idx[passed], minlength=n_sc) for passed in stages]
+    fits = mem["total"] <= usable
+    failed.append(np.bincount(s_idx[~fits], minlength=n_sc))
+    passing.append(np.bincount(s_idx[fits], minlength=n_sc))
 
     idx = np.flatnonzero(fits)
     breakdown: dict[str, NDArray[np.float64]] = {}
+    cls: NDArray[np.intp] = np.zeros(0, dtype=np.intp)  # each candidate's step-time class
     if derived:
         moe = [s.model.moe for s in scs]
         lay = Layout(
@@ -444,14 +475,22 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             load_imbalance=take(per([_imbalance(s) for s in scs]), idx),
             pipeline_split=sc0.parallel.pipeline_split,
         )  # fmt: skip
-        mc = machine(sc0) if n_sc == 1 else stack_machines([machine(s) for s in scs])
-        if n_sc > 1:
-            mc = mc.take(fidx)
+        mc = machine(sc0) if n_sc == 1 else _machines(scs).take(fidx)
         sp = _stage_params({k: take(val, idx) for k, val in terms.items()}, lay.tp, lay.pp,
                            lay.ep)  # fmt: skip
         shape = Shape.of(arch_s, seq_s)
-        breakdown = step_time(wl, mc, lay, sp, shape if n_sc == 1 else shape.take(fidx))
-        rate = lay.m * lay.dp * lay.micro_batch / breakdown["step"]
+        shp = shape if n_sc == 1 else shape.take(fidx)
+        # one step time per class of candidates that share it, then each candidate's class
+        classes = _step_classes(fidx, lay)
+        if classes is None:
+            cls = np.arange(len(idx))
+        else:
+            rows, cls = classes
+            wl, mc, lay, shp = (_rows(x, rows) for x in (wl, mc, lay, shp))
+            sp = {k: take(val, rows) for k, val in sp.items()}
+            fidx = fidx[rows]
+        breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=_compute_classes(fidx, lay))
+        rate = (lay.m * lay.dp * lay.micro_batch / breakdown["step"])[cls]
         keys = [-rate, mem["total"][idx]]  # highest throughput, then least memory
     else:  # least model parallelism, then lowest ZeRO stage, then least memory
         keys = [mp[idx].astype(float), zs[idx].astype(float), mem["total"][idx]]
@@ -475,7 +514,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             "n_microbatches": int(m[j]), "global_batch_seqs": int(m[j] * dp[j] * mb[j]),
         }  # fmt: skip
         if derived:
-            out["step_time_s"] = float(breakdown["step"][pos[j]])
+            out["step_time_s"] = float(breakdown["step"][cls[pos[j]]])
         out["memory_gb"] = float(mem["total"][j]) / 1e9
         return out
 
@@ -493,7 +532,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         rejected = {r: int(f[s]) for r, f in zip(REASONS, failed, strict=True) if f[s]}
         if count[s] == 0:
             choices.append(
-                _infeasible(scs[s], s, s_idx, stages, passing, mem, usable_s[s], rejected,
+                _infeasible(scs[s], s, s_idx, passing, mem, usable_s[s], rejected,
                             int(n_cand[s]), tp, pp, ep, zs)
             )  # fmt: skip
             continue
@@ -505,13 +544,79 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         layout["chosen_by"] = chosen_by
         memory_gb = {k: float(val[best]) / 1e9 for k, val in mem.items()}
         memory_gb["usable"] = usable_s[s] / 1e9
-        steps = {k: float(val[pos[best]]) for k, val in breakdown.items()}
+        steps = {k: float(val[cls[pos[best]]]) for k, val in breakdown.items()}
         alternatives = [describe(int(j)) for j in ranked[1:top_n]]
         choices.append(
             LayoutChoice(True, layout, memory_gb, None, rejected, int(n_cand[s]), steps,
                          alternatives)
         )  # fmt: skip
     return choices
+
+
+def _machines(scs: Sequence[Scenario]) -> Machine:
+    """The :class:`Machine` of each scenario as one of arrays over them: built once per distinct
+    chip, stack, efficiency and precision (a sweep's points share a few), then indexed."""
+    which: dict[tuple[Any, ...], int] = {}
+    index = []
+    for s in scs:
+        key = (id(s.hardware), id(s.software), id(s.efficiency), s.training.precision,
+               s.training.fp8_recipe)  # fmt: skip
+        index.append(which.setdefault(key, len(which)))
+    first = {i: s for s, i in zip(scs, index, strict=True)}
+    unique = stack_machines([machine(first[i]) for i in range(len(which))])
+    return unique.take(np.asarray(index))
+
+
+def _compute_classes(
+    scenario: NDArray[np.intp], lay: Layout
+) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """The candidates whose kernel times are equal: the same scenario, tp, pp, cp, ep,
+    micro-batch, and DualPipe or not (what :func:`simsim.performance.compute_time` reads of a
+    layout); see :func:`_classes`."""
+    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
+    return _classes([scenario, lay.tp, lay.pp, lay.cp, lay.ep, lay.micro_batch, dual])
+
+
+def _step_classes(
+    scenario: NDArray[np.intp], lay: Layout
+) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """The candidates whose step times are equal: the same scenario and layout but for the
+    ZeRO stage, of which :func:`simsim.performance.step_time` reads only whether it is 0, at
+    least 1, at least 3 (stages 1 and 2 move the same traffic: they differ in memory alone); see
+    :func:`_classes`."""
+    zs = lay.zero_stage
+    zero = np.minimum(zs, 1) + (zs >= 3)
+    return _classes([scenario, lay.tp, lay.pp, lay.cp, lay.ep, lay.micro_batch, lay.schedule,
+                     lay.v, zero])  # fmt: skip
+
+
+def _classes(
+    cols: list[NDArray[Any]],
+) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """The classes of equal rows of the non-negative integer columns ``cols``: one
+    representative row of each class and each row's class, found in O(n) through a table of
+    the mixed-radix keys (no sort); None when the table would outgrow the rows."""
+    n = len(cols[0])
+    if n == 0:
+        return None
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for x in cols:
+        x = np.asarray(x, dtype=np.int64)
+        present = np.bincount(x) > 0  # each column's values, as dense codes 0 .. radix-1
+        radix = int(present.sum())
+        x = (np.cumsum(present) - 1)[x]
+        size *= radix
+        if size > 4 * n + 1_000_000:
+            return None
+        key = key * radix + x
+    used = np.zeros(size, dtype=bool)
+    used[key] = True
+    rank = np.cumsum(used) - 1
+    inverse = rank[key]
+    rows = np.empty(int(rank[-1]) + 1, dtype=np.intp)
+    rows[inverse] = np.arange(n)
+    return rows, inverse
 
 
 def _first_best(
@@ -538,22 +643,23 @@ def _first_best(
 
 
 def _infeasible(
-    sc: Scenario, s: int, s_idx: NDArray[np.intp], stages: list[NDArray[np.bool_]],
-    passing: list[NDArray[np.int64]], mem: dict[str, NDArray[np.float64]], usable: float,
-    rejected: dict[str, int], n_candidates: int, *layout: NDArray[np.int64],
+    sc: Scenario, s: int, s_idx: NDArray[np.intp], passing: list[NDArray[np.int64]],
+    mem: dict[str, NDArray[np.float64]], usable: float, rejected: dict[str, int],
+    n_candidates: int, *layout: NDArray[np.int64],
 ) -> LayoutChoice:  # fmt: skip
     """No candidate of scenario ``s`` is feasible: the reason of the first check that none of
-    them passes (the checks are nested), with the smallest candidate's memory when it is HBM."""
+    them passes (the checks are nested), with the smallest candidate's memory when it is HBM.
+    ``s_idx``, ``mem`` and ``layout`` are over the candidates that passed every check but
+    memory."""
     reason = (
         f"no candidate layout within the search's limits ({SEARCH_LIMITS})"
         if n_candidates == 0
         else next((r for r, p in zip(REASONS, passing, strict=True) if p[s] == 0), "")
     )
     lo, hi = np.searchsorted(s_idx, [s, s + 1])  # s_idx is sorted: the scenario's own slice
-    sched_ok = stages[3][lo:hi]
-    if sched_ok.any():
+    if hi > lo:
         tp, pp, ep, zs = layout
-        i = lo + int(np.argmin(np.where(sched_ok, mem["total"][lo:hi], np.inf)))
+        i = lo + int(np.argmin(mem["total"][lo:hi]))
         hbm = sc.hardware.hbm_gib
         reason += (
             f": the smallest candidate needs {mem['total'][i] / 1e9:.1f} GB per GPU "

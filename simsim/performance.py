@@ -641,6 +641,7 @@ def step_time(
     lay: Layout,
     state_params: dict[str, Array],
     shape: Shape | None = None,
+    compute_rows: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None,
 ) -> dict[str, Array]:
     """Step time and its breakdown for every candidate layout [s].
 
@@ -653,6 +654,11 @@ def step_time(
         experts after EP) of the most loaded stage, from :func:`simsim.engine.stage_params`
     shape : the model terms of ``wl`` per candidate (default: :meth:`Shape.of` its arch); a
         batch search computes them once per scenario and spreads them over its candidates
+    compute_rows : ``(rows, inverse)``: the kernel times and the TP, CP and EP traffic depend on
+        a few layout fields only (scenario, tp, pp, cp, ep, micro-batch, DualPipe or not); a
+        search passes one candidate of each such class (``rows``) and where each candidate's
+        class is (``inverse``), and those terms run on those rows alone (the same numbers,
+        fewer of them)
 
     Returns
     -------
@@ -661,11 +667,14 @@ def step_time(
     """
     sh = Shape.of(wl.arch, wl.seq_len) if shape is None else shape
     pp, ep, m = _f(lay.pp), _f(lay.ep), _f(lay.m)
-    c = compute_time(wl, sh, mc, lay)
-    t_tp_raw = tp_time_raw(wl, sh, mc, lay)
-    t_cp = cp_time(wl, sh, mc, lay, c.core)
+    # the terms that read no more of a layout than the compute classes do, once per class
+    few, every = _classes(wl, sh, mc, lay, compute_rows)
+    c_few = compute_time(*few)
+    c = Compute(**{f.name: every(getattr(c_few, f.name)) for f in fields(Compute)})
+    t_tp_raw = every(tp_time_raw(*few))
+    t_cp = every(cp_time(*few, c_few.core))
+    t_ep_raw = every(ep_time_raw(*few))
     t_pp_raw = pp_time_raw(wl, sh, mc, lay)
-    t_ep_raw = ep_time_raw(wl, sh, mc, lay)
 
     raw_compute = c.total
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
@@ -723,6 +732,33 @@ def step_time(
         "dp": t_dp,
         "optimizer": np.broadcast_to(t_opt, step.shape),
     }
+
+
+def _classes(
+    wl: Workload, sh: Shape, mc: Machine, lay: Layout,
+    compute_rows: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
+) -> tuple[tuple[Workload, Shape, Machine, Layout], Any]:  # fmt: skip
+    """The inputs at one candidate of each compute class, and the map from a per-class array
+    back to every candidate (see :func:`step_time`'s ``compute_rows``)."""
+    if compute_rows is None:
+        return (wl, sh, mc, lay), lambda x: x
+    rows, inverse = compute_rows
+    few = (_rows(wl, rows), _rows(sh, rows), _rows(mc, rows), _rows(lay, rows))
+    return few, lambda x: take(x, inverse)
+
+
+def _rows(obj: Any, index: NDArray[np.intp]) -> Any:
+    """A copy of the dataclass ``obj`` (Workload, Shape, Machine, Layout) whose per-candidate
+    array fields keep the elements at ``index`` (scalars, strings and the arch stay)."""
+
+    def one(x: Any) -> Any:
+        if isinstance(x, tuple):
+            return tuple(one(y) for y in x)
+        if isinstance(x, str | A.Arch):
+            return x
+        return take(x, index)
+
+    return type(obj)(**{f.name: one(getattr(obj, f.name)) for f in fields(obj)})
 
 
 def _exposed(raw: Array, overlap: ArrayLike, compute: Array) -> Array:

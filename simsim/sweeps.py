@@ -162,8 +162,8 @@ def _scenarios(
         if not check_points:
             out.append(sc)
             continue
-        try:
-            checks.validate(sc, changed=structural)
+        try:  # each value passed the number check in _validated_part
+            checks.validate(sc, changed=structural, numbers=False)
         except ConfigError as exc:
             where = ", ".join(f"sweep.axes.{k}={v!r}" for k, v in changes.items())
             raise ConfigError([f"at {where}: {p}" for p in exc.problems]) from None

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simsim
-from simsim.engine import choose_layout, stage_params
-from simsim.performance import Layout, Workload, machine, step_time
+from simsim.engine import _compute_classes, _step_classes, choose_layout, stage_params
+from simsim.performance import Layout, Workload, _rows, machine, step_time
 from simsim.physics import comm as C
 from simsim.physics import compute as K
 from simsim.physics.pipeline import SCHEDULE_CODES, bubble_time
@@ -181,6 +181,44 @@ def _chosen_layout(*overrides: str):
     tr = sc.training
     wl = Workload(a, tr.seq_len, tr.precision, tr.recompute, sc.cluster.n_gpus)
     return sc, wl, lay, stage_params(a, lay.tp, lay.pp, lay.ep)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [("model=mixtral_8x7b", "hardware=h20", "cluster.n_gpus=256"),
+     ("experiment=deepseek_v3", "training.recompute=full")],
+)  # fmt: skip
+def test_class_shortcuts_give_every_candidate_its_own_step_time(overrides: tuple[str, ...]):
+    # a search times one candidate per class (engine._step_classes: ZeRO 1 and 2 share a step
+    # time; engine._compute_classes: the kernel, TP, CP and EP times ignore the schedule, the
+    # virtual stages and ZeRO); over a grid spanning every layout field, the shortcuts must give
+    # exactly the numbers of timing each candidate on its own
+    sc, a = scenario(*overrides), arch(*overrides)
+    axes = dict(tp=[1, 2, 8], pp=[1, 2, 4], cp=[1, 2], ep=[1, 8], zero_stage=[0, 1, 2, 3],
+                micro_batch=[1, 2], schedule=list(SCHEDULE_CODES.values()), v=[1, 2])  # fmt: skip
+    grid = np.meshgrid(*axes.values(), indexing="ij")
+    c = {k: g.ravel() for k, g in zip(axes, grid, strict=True)}
+    n = sc.cluster.n_gpus
+    lay = Layout(**c, dp=n // (c["tp"] * c["pp"] * c["cp"]), m=np.full(len(c["tp"]), 16.0),
+                 max_nodes=4.0)  # fmt: skip
+    tr = sc.training
+    wl = Workload(a, tr.seq_len, tr.precision, tr.recompute, n, load_imbalance=1.3)
+    mc, sp = machine(sc), stage_params(a, lay.tp, lay.pp, lay.ep)
+    full = step_time(wl, mc, lay, sp)
+    scen = np.zeros(len(c["tp"]), dtype=np.int64)
+    classes = _step_classes(scen, lay)
+    assert classes is not None
+    rows, inverse = classes
+    assert len(rows) == len(scen) * 3 // 4  # ZeRO 1 and 2 are one class
+    few = _rows(lay, rows)
+    shortcut = step_time(
+        _rows(wl, rows), mc, few, {k: v[rows] for k, v in sp.items()},
+        compute_rows=_compute_classes(scen[rows], few),
+    )  # fmt: skip
+    assert full.keys() == shortcut.keys()
+    for k, v in full.items():
+        assert np.array_equal(shortcut[k][inverse], v), k
+    assert not np.array_equal(full["dp"][c["zero_stage"] == 0], full["dp"][c["zero_stage"] == 1])
 
 
 @settings(max_examples=20, deadline=None)
