@@ -24,7 +24,7 @@ import pandas as pd
 from . import accounting as acc
 from . import checks
 from ._paths import available_presets
-from .api import simulate_many
+from .api import paused_gc, simulate_many
 from .errors import ConfigError
 from .intervals import BILL_OUTPUTS, PERCENTILES, RATE_OUTPUTS, group_factors, group_of
 from .scenario import compose_dict, resolve
@@ -186,6 +186,12 @@ def sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
         ``memory_gb_per_gpu``. Time, energy and money are NaN where a point is infeasible
         (``feasible`` False).
     """
+    with paused_gc():  # see simsim.api.paused_gc
+        return _sweep(cfg, axes)
+
+
+def _sweep(cfg: Any, axes: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`sweep`, with the garbage collector paused."""
     base_sc = resolve(cfg)
     # a sweep's points carry the model-error intervals only: the input-uncertainty Monte Carlo
     # (simsim.uncertainty) is per scenario (simulate one point to get it)

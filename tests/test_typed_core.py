@@ -257,3 +257,21 @@ def test_preset_yaml_refuses_duplicate_keys(tmp_path: Path):
     bad.write_text("a: 1\nb: 2\na: 3\n")
     with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key a"):
         S._yaml(bad)
+
+
+def test_a_sweep_pauses_the_garbage_collector_and_restores_it():
+    import gc
+
+    base = scenario("model=llama3_8b", "cluster.n_gpus=64")
+    assert gc.isenabled()
+    assert len(simsim.sweep(base, {"cluster.n_gpus": [64, 128]})) == 2
+    assert gc.isenabled()
+    with pytest.raises(ConfigError):
+        simsim.sweep(base, {"cluster.n_gpus": [64, -1]})
+    assert gc.isenabled()  # restored after a failure too
+    gc.disable()
+    try:
+        simsim.sweep(base, {"cluster.n_gpus": [64]})
+        assert not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()
