@@ -285,6 +285,8 @@ def _plan(sc: Scenario) -> tuple[Scenario, list[tuple[str, Scenario | float]]]:
     """The main stage (after the batch ramp-up) and the other parts of the run: the ramp-up
     slices and the further stages, each a scenario to simulate or a given GPU-hour cost."""
     tr = sc.training
+    if tr.batch_ramp is None and not tr.stages:  # one stage: the scenario itself
+        return sc, []
     bare: dict[str, Any] = {"batch_ramp": None, "stages": ()}
     parts: list[tuple[str, Scenario | float]] = []
     main_tokens = tr.tokens

@@ -481,7 +481,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         shape = Shape.of(arch_s, seq_s)
         shp = shape if n_sc == 1 else shape.take(fidx)
         # one step time per class of candidates that share it, then each candidate's class
-        classes = _step_classes(fidx, lay)
+        classes = _step_classes(fidx, lay) if len(idx) >= CLASSES_FROM else None
         if classes is None:
             cls = np.arange(len(idx))
         else:
@@ -489,7 +489,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             wl, mc, lay, shp = (_rows(x, rows) for x in (wl, mc, lay, shp))
             sp = {k: take(val, rows) for k, val in sp.items()}
             fidx = fidx[rows]
-        breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=_compute_classes(fidx, lay))
+        rows_ = _compute_classes(fidx, lay) if len(fidx) >= CLASSES_FROM else None
+        breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=rows_)
         rate = (lay.m * lay.dp * lay.micro_batch / breakdown["step"])[cls]
         keys = [-rate, mem["total"][idx]]  # highest throughput, then least memory
     else:  # least model parallelism, then lowest ZeRO stage, then least memory
@@ -565,6 +566,10 @@ def _machines(scs: Sequence[Scenario]) -> Machine:
     first = {i: s for s, i in zip(scs, index, strict=True)}
     unique = stack_machines([machine(first[i]) for i in range(len(which))])
     return unique.take(np.asarray(index))
+
+
+#: Fewest candidates for which timing one per class pays for finding the classes.
+CLASSES_FROM = 64
 
 
 def _compute_classes(

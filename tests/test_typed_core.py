@@ -275,3 +275,17 @@ def test_a_sweep_pauses_the_garbage_collector_and_restores_it():
         assert not gc.isenabled()  # a caller's own choice is left as it was
     finally:
         gc.enable()
+
+
+def test_replace_fields_is_dataclasses_replace_for_the_schema():
+    from simsim.schema import replace_fields
+
+    sc = scenario("model=llama3_8b")
+    new = replace_fields(sc.cluster, {"n_gpus": 4096, "pue": 1.3})
+    assert new == dataclasses.replace(sc.cluster, n_gpus=4096, pue=1.3)
+    assert hash(new) == hash(dataclasses.replace(sc.cluster, n_gpus=4096, pue=1.3))
+    assert sc.cluster.n_gpus != 4096  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        new.n_gpus = 1  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field 'gpus'"):
+        replace_fields(sc.cluster, {"gpus": 1})
