@@ -5,9 +5,10 @@
 The rows (simsim/data/fresh_runs.yaml) are Megatron-Bridge's 26.04.01 performance table, each
 with its recipe's layout, dispatcher, recompute and overlaps, one A/B pair from its
 performance notes (Qwen3-30B-A3B on 16 H100, with and without the MoE all-to-all overlap), and
-whole runs of recent open models (GPU-hours or days: Granite 3.0, SmolLM3, Olmo 3, Falcon).
-They are kept out of simsim/data/published_runs.yaml, so no constant is fitted to them: this
-is an out-of-sample check. Reports, never asserts.
+two measured steady rates of open models (Olmo 3 32B's trainer, TinyLlama). They are kept out of
+simsim/data/published_runs.yaml, so no constant is fitted to them: this is an out-of-sample
+check. (The whole runs that were here, Granite 3.0, SmolLM3, Olmo 3 and Falcon, joined the
+reference set in session 7: `simsim-validate` reports them held out.) Reports, never asserts.
 """
 
 from __future__ import annotations

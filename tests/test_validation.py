@@ -16,6 +16,7 @@ from simsim.validation import (
     COLUMNS,
     METRICS,
     STEADY_METRICS,
+    _steady,
     load_reference,
     summarize,
     validate,
@@ -29,8 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 # on the others), and fixed mode. A change that makes simsim worse on the reference set fails
 # here; a change that makes it better should lower these pins.
 PINNED = {
-    # (measured 2026-12-02) worst rows: DeepSeek-V2's GPU-hours per 1T tokens (-20.5%)
-    "gpu_hours": (9, 21),
+    # (measured 2026-12-02) worst rows: Granite 3.0 1B-A400M's whole run (-53.6%: the fresh
+    # whole runs joined the reference set in session 7; before them DeepSeek-V2's rate, -20.5%)
+    "gpu_hours": (9, 54),
     "mfu": (5, 13),  # Llama 3 405B at 128K context, TP8 CP16 PP16 (+12.2%)
     "tflops_per_gpu": (9, 23),  # GPT-3 on V100 (+22.5%: a whole run's average, layout assumed)
     # DeepSeek-V3 with MTP on B200, Megatron-Bridge 25.11 (+57%: the fine-grained MoE layer
@@ -39,17 +41,17 @@ PINNED = {
     # Qwen3-235B TP4-EP8-PP8 (Megatron-MoE-ModelZoo, -36.3%: 16 local experts of 512-1,024
     # rows run slower than simsim's grouped GEMM; layout ranking rho 0.4)
     "step_time_s": (6, 37),
-    "wall_clock_days": (14, 19),  # GPT-3 on V100 (-18.5%)
+    "wall_clock_days": (10, 36),  # SmolLM3's 24 days (-35.1%), then GPT-3 on V100 (-18.5%)
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
 PINNED_FIXED = {  # efficiency.mode=fixed: the constant-MFU prior, the same ceilings
-    "gpu_hours": (15, 34),
+    "gpu_hours": (24, 69),  # Granite 3.0 1B-A400M (-68%)
     "mfu": (25, 48),
     "tflops_per_gpu": (21, 89),
     "tokens_per_s": (32, 443),  # the fixed MFU prior on 256K-token context parallelism
     "step_time_s": (31, 64),  # the fixed MFU prior on Qwen3-235B's four layouts
-    "wall_clock_days": (32, 47),
+    "wall_clock_days": (16, 47),
     "energy_mwh": (1, 1),
     "co2_tonnes": (1, 4),
 }
@@ -121,8 +123,10 @@ def test_no_study_regresses(table: pd.DataFrame):
 
 def test_fresh_runs_stay_out_of_the_reference_set_and_resolve():
     """simsim/data/fresh_runs.yaml (benchmarks/fresh_runs.py): an out-of-sample check, so none
-    of its runs may enter the reference set the constants are fitted on; each is a valid
-    scenario with one published figure."""
+    of its runs may enter the reference set, nor share a study with a steady-state reference
+    row (those fit the constants and the steady-state residuals its bands use; a whole-run row
+    fits nothing, so Olmo 3's steady rate may stay fresh beside its whole runs); each is a
+    valid scenario with one published figure."""
     from importlib import resources
 
     import yaml
@@ -131,10 +135,11 @@ def test_fresh_runs_stay_out_of_the_reference_set_and_resolve():
 
     text = resources.files("simsim.data").joinpath("fresh_runs.yaml").read_text("utf-8")
     fresh = yaml.safe_load(text)["runs"]
+    steady = {r.get("study") for r in load_reference() if any(_steady(m) for m in r["metrics"])}
+    reference = {r["id"] for r in load_reference()}
     assert len(fresh) >= 15
-    reference = {r["id"] for r in load_reference()} | {r.get("study") for r in load_reference()}
     for run in fresh:
-        assert run["id"] not in reference and run["study"] not in reference
+        assert run["id"] not in reference and run["study"] not in steady
         assert run["source"] and len(run["metrics"]) == 1 and run["metrics"][0]["value"] > 0
         simsim.resolve(compose_dict(run["scenario"]))
 
