@@ -8,7 +8,7 @@ performance notes (Qwen3-30B-A3B on 16 H100, with and without the MoE all-to-all
 two measured steady rates of open models (Olmo 3 32B's trainer, TinyLlama). They are kept out of
 simsim/data/published_runs.yaml, so no constant is fitted to them: this is an out-of-sample
 check. (The whole runs that were here, Granite 3.0, SmolLM3, Olmo 3 and Falcon, joined the
-reference set in session 7: `simsim-validate` reports them held out.) Reports, never asserts.
+reference set in December 2026: `simsim-validate` reports them held out.) Reports, never asserts.
 """
 
 from __future__ import annotations

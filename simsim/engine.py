@@ -23,12 +23,12 @@ from .performance import (
     Machine,
     Shape,
     Workload,
-    _rows,
     machine,
     spread,
     stack_machines,
     step_time,
     take,
+    take_rows,
 )
 from .physics import architecture as A
 from .physics import memory as M
@@ -486,7 +486,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             cls = np.arange(len(idx))
         else:
             rows, cls = classes
-            wl, mc, lay, shp = (_rows(x, rows) for x in (wl, mc, lay, shp))
+            wl, mc, lay, shp = (take_rows(x, rows) for x in (wl, mc, lay, shp))
             sp = {k: take(val, rows) for k, val in sp.items()}
             fidx = fidx[rows]
         rows_ = _compute_classes(fidx, lay) if len(fidx) >= CLASSES_FROM else None

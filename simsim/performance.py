@@ -743,11 +743,11 @@ def _classes(
     if compute_rows is None:
         return (wl, sh, mc, lay), lambda x: x
     rows, inverse = compute_rows
-    few = (_rows(wl, rows), _rows(sh, rows), _rows(mc, rows), _rows(lay, rows))
+    few = (take_rows(wl, rows), take_rows(sh, rows), take_rows(mc, rows), take_rows(lay, rows))
     return few, lambda x: take(x, inverse)
 
 
-def _rows(obj: Any, index: NDArray[np.intp]) -> Any:
+def take_rows(obj: Any, index: NDArray[np.intp]) -> Any:
     """A copy of the dataclass ``obj`` (Workload, Shape, Machine, Layout) whose per-candidate
     array fields keep the elements at ``index`` (scalars, strings and the arch stay)."""
 

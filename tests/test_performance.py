@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import simsim
 from simsim.engine import _compute_classes, _step_classes, choose_layout, stage_params
-from simsim.performance import Layout, Workload, _rows, machine, step_time
+from simsim.performance import Layout, Workload, machine, step_time, take_rows
 from simsim.physics import comm as C
 from simsim.physics import compute as K
 from simsim.physics.pipeline import SCHEDULE_CODES, bubble_time
@@ -210,9 +210,9 @@ def test_class_shortcuts_give_every_candidate_its_own_step_time(overrides: tuple
     assert classes is not None
     rows, inverse = classes
     assert len(rows) == len(scen) * 3 // 4  # ZeRO 1 and 2 are one class
-    few = _rows(lay, rows)
+    few = take_rows(lay, rows)
     shortcut = step_time(
-        _rows(wl, rows), mc, few, {k: v[rows] for k, v in sp.items()},
+        take_rows(wl, rows), mc, few, {k: v[rows] for k, v in sp.items()},
         compute_rows=_compute_classes(scen[rows], few),
     )  # fmt: skip
     assert full.keys() == shortcut.keys()

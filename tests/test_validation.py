@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 # here; a change that makes it better should lower these pins.
 PINNED = {
     # (measured 2026-12-02) worst rows: Granite 3.0 1B-A400M's whole run (-53.6%: the fresh
-    # whole runs joined the reference set in session 7; before them DeepSeek-V2's rate, -20.5%)
+    # whole runs joined the reference set in December 2026; before them DeepSeek-V2's rate, -20.5%)
     "gpu_hours": (9, 54),
     "mfu": (5, 13),  # Llama 3 405B at 128K context, TP8 CP16 PP16 (+12.2%)
     "tflops_per_gpu": (9, 23),  # GPT-3 on V100 (+22.5%: a whole run's average, layout assumed)
