@@ -96,7 +96,7 @@ def test_chip_without_measured_mamf_says_so():
     assert simsim.simulate(scenario("model=llama3_8b", "cluster.n_gpus=64")).assumptions == []
 
 
-def test_batched_search_equals_one_search_per_scenario():
+def test_batched_search_equals_one_search_per_scenario(monkeypatch: pytest.MonkeyPatch):
     # one vectorised pass per group of scenarios (different chips, GPU counts, models) must
     # choose exactly what a search per scenario chooses: layout, memory, breakdown, runners-up
     scs = [
@@ -109,8 +109,14 @@ def test_batched_search_equals_one_search_per_scenario():
     ]  # fmt: skip
     archs = [arch_from_model(s.model) for s in scs]
     batched = choose_layouts(scs, archs)
-    assert batched == [choose_layout(s, a) for s, a in zip(scs, archs, strict=True)]
+    singles = [choose_layout(s, a) for s, a in zip(scs, archs, strict=True)]
+    assert batched == singles
     assert sum(c.feasible for c in batched) >= len(scs) - 3
+    # a group larger than one cache-sized batch (engine.SEARCH_BATCH) is searched in several
+    from simsim import engine
+
+    monkeypatch.setattr(engine, "SEARCH_BATCH", 3000)
+    assert choose_layouts(scs, archs) == singles
 
 
 def test_sweep_over_chips_by_preset_name_matches_single_runs():
