@@ -298,6 +298,7 @@ def _check_software(c: _Checker) -> None:
     c.non_negative("software.host_us_per_kernel")
     c.positive("software.loss_bytes_per_logit")
     c.non_negative("software.grouped_gemm_half_rows")
+    c.non_negative("software.moe_sync_idle_us")
     c.check("software.grad_reduce_bytes", lambda v: v in (2.0, 4.0), "must be 2 or 4")
     c.check("software.moe_dispatcher", lambda v: v in DISPATCHERS,
             f"must be one of {', '.join(DISPATCHERS)}")  # fmt: skip

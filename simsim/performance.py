@@ -130,6 +130,7 @@ class Machine:
     loss_bytes: ArrayLike = 6.0  # HBM bytes per vocabulary logit through the loss, fwd + bwd
     dedup: ArrayLike = 0.0  # 1: a token crosses once per remote node (moe_dispatcher=deepep)
     grouped_half: ArrayLike = 0.0  # rows per expert at half the plain-GEMM rate (grouped GEMM)
+    moe_sync: ArrayLike = 0.0  # GPU idle per MoE layer and micro-batch, fwd + bwd [s]
 
     def take(self, index: NDArray[np.intp]) -> Machine:
         """The machine of each candidate, from per-scenario arrays (shared values stay
@@ -228,6 +229,7 @@ def machine(sc: Scenario) -> Machine:
         loss_bytes=sw.loss_bytes_per_logit,
         dedup=float(sw.moe_dispatcher == "deepep"),
         grouped_half=sw.grouped_gemm_half_rows,
+        moe_sync=sw.moe_sync_idle_us * 1e-6,
     )
 
 
@@ -471,6 +473,15 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
         "none": 0.0 * t_fwd, "selective": t_core, "moe": t_moe,
         "full": t_fwd - t_head - t_loss * stage,
     }[wl.recompute]  # fmt: skip
+    # the GPU idles once per MoE layer forward while the host reads the dropless dispatcher's
+    # token counts (software.moe_sync_idle_us: the whole layer's, forward and backward, sits in
+    # the forward; a recomputed MoE block waits again); another micro-batch fills the gap under
+    # DualPipe and the 1F1B all-to-all overlap; token dropping has static shapes
+    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
+    waits = (~dual) & (_f(mc.ep_overlap) == 0) & (_f(wl.capacity_factor) == 1.0)
+    t_sync = np.where(waits, _f(mc.moe_sync), 0.0) * moe_l * stage
+    t_fwd = t_fwd + t_sync
+    t_recompute = t_recompute + (t_sync if wl.recompute in ("moe", "full") else 0.0 * t_sync)
     # host-bound: the GPU cannot run faster than the host launches its kernels (HOST_KERNELS per
     # layer forward, twice as many backward, and those of what is recomputed once more)
     host_moe = moe_l * (HOST_KERNELS["moe"] + HOST_KERNELS["per_local_expert"] * n_exp / ep)
@@ -483,7 +494,6 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     t_fwd, t_bwd, t_w, t_recompute, t_head = (
         x * stretch for x in (t_fwd, t_bwd, t_w, t_recompute, t_head)
     )
-    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
     # the last stage's surplus per micro-batch: its heads and their loss, forward and backward
     # (the backward's 2x the forward) and never recomputed, against the layers' forward,
     # backward and recomputation

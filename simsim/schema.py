@@ -344,6 +344,13 @@ class SoftwareConfig:
     #: default GroupedLinear launches one cuBLAS GEMM per expert over 4 streams (references.md
     #: note N13)
     grouped_gemm_half_rows: float = 0.0
+    #: GPU idle per MoE layer and micro-batch, forward and backward together [us]: a dropless
+    #: dispatcher needs the per-expert token counts on the host to size what follows, so the
+    #: host waits for the GPU once per MoE layer and the GPU then waits for the host (Yan et al.
+    #: 2026, arXiv:2603.07685 §4.3.1); hidden when another micro-batch computes meanwhile
+    #: (DualPipe, the 1F1B all-to-all overlap), none with token dropping (static shapes);
+    #: references.md note N18
+    moe_sync_idle_us: float = 0.0
     schedules: tuple[str, ...]
     zero_stages: tuple[int, ...]
     source: str

@@ -286,3 +286,45 @@ def test_a_grouped_gemm_of_few_rows_per_expert_costs_more():
     dense = ["model=llama3_8b", "software=megatron_core", "cluster.n_gpus=64",
              "uncertainty.samples=0"]  # fmt: skip
     assert _step(*dense, "software.grouped_gemm_half_rows=0") == _step(*dense)
+
+
+#: Qwen3-30B-A3B on 16 H100 as Megatron-Bridge's profiled A/B pair ran it (references.md N18)
+QWEN3_30B_16 = ["model=qwen3_30b_a3b", "model.moe.load_imbalance=1", "hardware=h100_sxm",
+                "software=megatron_core", "cluster.n_gpus=16", "training.seq_len=4096",
+                "training.global_batch_tokens=4194304", "parallel.tp=1", "parallel.pp=1",
+                "parallel.cp=1", "parallel.ep=16", "parallel.micro_batch=1",
+                "parallel.zero_stage=1", "parallel.schedule=1f1b", "training.recompute=none",
+                "software.moe_dispatcher=deepep", "uncertainty.samples=0"]  # fmt: skip
+
+
+def test_a_dropless_moe_layer_idles_the_gpu_once_per_micro_batch():
+    # software.moe_sync_idle_us: the GPU idles that long per MoE layer and micro-batch while the
+    # host reads the dispatcher's token counts; on the profiled pair's own setup (48 MoE layers,
+    # 64 micro-batches of one sequence on each GPU, no pipeline) the step grows by exactly
+    # 64 x 48 x 615 us = 1.89 s, the 24.714 - 22.821 s the profile shows idle
+    off = _step(*QWEN3_30B_16, "software.moe_sync_idle_us=0")
+    on = _step(*QWEN3_30B_16)
+    assert scenario(*QWEN3_30B_16).software.moe_sync_idle_us == 615
+    assert on - off == pytest.approx(64 * 48 * 615e-6, rel=1e-9)
+    assert on - off == pytest.approx(24.7138 - 22.821, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["software.ep_overlap=0.15",  # another micro-batch computes meanwhile (1F1B a2a overlap)
+     "model.moe.capacity_factor=1.25"],  # token dropping: static shapes, no wait
+)  # fmt: skip
+def test_the_moe_idle_is_absent_where_nothing_waits(why: str):
+    assert _step(*QWEN3_30B_16, why, "software.moe_sync_idle_us=0") == _step(*QWEN3_30B_16, why)
+    dense = ["model=llama3_8b", "software=megatron_core", "cluster.n_gpus=64",
+             "uncertainty.samples=0"]  # fmt: skip
+    assert _step(*dense, "software.moe_sync_idle_us=0") == _step(*dense)
+
+
+def test_dualpipe_hides_the_moe_idle():
+    dsv3 = ["experiment=deepseek_v3", "training.stages=[]", "training.batch_ramp=null",
+            "uncertainty.samples=0"]  # fmt: skip
+    assert scenario(*dsv3).parallel.schedule == "dualpipe"
+    assert _step(*dsv3, "software.moe_sync_idle_us=0") == _step(
+        *dsv3, "software.moe_sync_idle_us=615"
+    )
