@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 # on the others), and fixed mode. A change that makes simsim worse on the reference set fails
 # here; a change that makes it better should lower these pins.
 PINNED = {
-    # (measured 2026-12-02) worst rows: Granite 3.0 1B-A400M's whole run (-53.6%: the fresh
+    # (measured 2026-12-02) worst rows: Granite 3.0 1B-A400M's whole run (-51.7%: the fresh
     # whole runs joined the reference set in December 2026; before them DeepSeek-V2's rate, -20.5%)
-    "gpu_hours": (9, 54),
+    "gpu_hours": (9, 52),
     # Llama 3 405B at 128K context, TP8 CP16 PP16 (+14.9%: since the Megatron-LM and NeMo rows
     # take the even split their code made, the pooled constant its study is held out with moved)
     "mfu": (5, 15),
