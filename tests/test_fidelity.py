@@ -267,6 +267,17 @@ def test_deepep_crosses_each_node_once():
     assert ep["deepep"] / ep["alltoall"] == pytest.approx(nodes / 8, rel=0.02)
 
 
+def _mcore_moe(model: str, n_gpus: int, batch_tokens: int, **layout: object) -> list[str]:
+    """Overrides of a Megatron-Core MoE run on H100 at 4K tokens a sequence: forced-balance
+    routing, one sequence a micro-batch, no recompute, no input-uncertainty draws, ``layout``
+    as parallel.* fields."""
+    return [f"model={model}", "model.moe.load_imbalance=1", "hardware=h100_sxm",
+            "software=megatron_core", f"cluster.n_gpus={n_gpus}", "training.seq_len=4096",
+            f"training.global_batch_tokens={batch_tokens}", "parallel.cp=1",
+            "parallel.micro_batch=1", "parallel.zero_stage=1", "training.recompute=none",
+            "uncertainty.samples=0", *(f"parallel.{k}={v}" for k, v in layout.items())]  # fmt: skip
+
+
 def test_a_grouped_gemm_of_few_rows_per_expert_costs_more():
     # software.grouped_gemm_half_rows = h: the expert GEMMs run M / (M + h) of a plain GEMM's
     # rate, i.e. their (compute-bound) time grows by h / M, linearly in h. Qwen3-235B at TP4 x
@@ -274,12 +285,8 @@ def test_a_grouped_gemm_of_few_rows_per_expert_costs_more():
     # h = 240 makes the expert GEMMs (512 + 240) / 512 = 1.47x as long; the step grows by less
     # (attention and the rest are unchanged), by the same amount again at h = 480; a dense
     # model does not move
-    qwen = ["model=qwen3_235b_a22b", "model.moe.load_imbalance=1", "hardware=h100_sxm",
-            "software=megatron_core", "cluster.n_gpus=256", "training.seq_len=4096",
-            "training.global_batch_tokens=8388608", "parallel.tp=4", "parallel.ep=8",
-            "parallel.pp=8", "parallel.cp=1", "parallel.schedule=interleaved",
-            "parallel.virtual_stages=4", "parallel.micro_batch=1", "parallel.zero_stage=1",
-            "training.recompute=none", "uncertainty.samples=0"]  # fmt: skip
+    qwen = _mcore_moe("qwen3_235b_a22b", 256, 8388608, tp=4, ep=8, pp=8,
+                      schedule="interleaved", virtual_stages=4)  # fmt: skip
     plain, te, twice = (_step(*qwen, f"software.grouped_gemm_half_rows={h}") for h in (0, 240, 480))
     assert plain < te < plain * (512 + 240) / 512
     assert twice - te == pytest.approx(te - plain, rel=1e-6)
@@ -289,12 +296,8 @@ def test_a_grouped_gemm_of_few_rows_per_expert_costs_more():
 
 
 #: Qwen3-30B-A3B on 16 H100 as Megatron-Bridge's profiled A/B pair ran it (references.md N18)
-QWEN3_30B_16 = ["model=qwen3_30b_a3b", "model.moe.load_imbalance=1", "hardware=h100_sxm",
-                "software=megatron_core", "cluster.n_gpus=16", "training.seq_len=4096",
-                "training.global_batch_tokens=4194304", "parallel.tp=1", "parallel.pp=1",
-                "parallel.cp=1", "parallel.ep=16", "parallel.micro_batch=1",
-                "parallel.zero_stage=1", "parallel.schedule=1f1b", "training.recompute=none",
-                "software.moe_dispatcher=deepep", "uncertainty.samples=0"]  # fmt: skip
+QWEN3_30B_16 = [*_mcore_moe("qwen3_30b_a3b", 16, 4194304, tp=1, ep=16, pp=1, schedule="1f1b"),
+                "software.moe_dispatcher=deepep"]  # fmt: skip
 
 
 def test_a_dropless_moe_layer_idles_the_gpu_once_per_micro_batch():
