@@ -489,8 +489,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             wl, mc, lay, shp = (take_rows(x, rows) for x in (wl, mc, lay, shp))
             sp = {k: take(val, rows) for k, val in sp.items()}
             fidx = fidx[rows]
-        rows_ = _compute_classes(fidx, lay) if len(fidx) >= CLASSES_FROM else None
-        breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=rows_)
+        kernel_rows = _compute_classes(fidx, lay) if len(fidx) >= CLASSES_FROM else None
+        breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=kernel_rows)
         rate = (lay.m * lay.dp * lay.micro_batch / breakdown["step"])[cls]
         keys = [-rate, mem["total"][idx]]  # highest throughput, then least memory
     else:  # least model parallelism, then lowest ZeRO stage, then least memory

@@ -13,7 +13,8 @@ micro-batch:
   output gradient is cast at the recipe's bytes (:data:`FP8_CAST_BYTES`); backward = 2x the
   forward, a fused attention kernel's 2.5x; recomputation (selective, MoE blocks, full) adds
   forward work; the GPU waits for the host when its kernels are shorter than their launches
-  (:data:`HOST_KERNELS`, ``software.host_us_per_kernel``);
+  (:data:`HOST_KERNELS`, ``software.host_us_per_kernel``), and once per dropless MoE layer while
+  the host reads the token counts (``software.moe_sync_idle_us``);
 * fused attention at the stack's rate (``software.attention_efficiency``, else
   ``efficiency.attention_efficiency``) of the 16-bit peak, or unfused with the scores through
   HBM; element-wise work (norms, residuals, activations, MoE permutation, the loss over the
