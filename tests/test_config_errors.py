@@ -197,6 +197,7 @@ def test_plain_dict_takes_presets_read_from_their_yaml():
         ),
         ("software.loss_bytes_per_logit=0", "software.loss_bytes_per_logit=0"),
         ("software.param_gather_overlap=1.5", "software.param_gather_overlap=1.5"),
+        ("software.moe_sync_idle_us=-1", "software.moe_sync_idle_us=-1.0 must be >= 0"),
     ],
 )
 def test_software_fields_are_checked(override: str, message: str):
