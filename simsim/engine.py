@@ -25,6 +25,7 @@ from .performance import (
     Workload,
     machine,
     spread,
+    spread_rows,
     stack_machines,
     step_time,
     take,
@@ -475,11 +476,11 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             load_imbalance=take(per([_imbalance(s) for s in scs]), idx),
             pipeline_split=sc0.parallel.pipeline_split,
         )  # fmt: skip
-        mc = machine(sc0) if n_sc == 1 else _machines(scs).take(fidx)
+        mc = machine(sc0) if n_sc == 1 else spread_rows(_machines(scs), fidx)
         sp = _stage_params({k: take(val, idx) for k, val in terms.items()}, lay.tp, lay.pp,
                            lay.ep)  # fmt: skip
         shape = Shape.of(arch_s, seq_s)
-        shp = shape if n_sc == 1 else shape.take(fidx)
+        shp = shape if n_sc == 1 else spread_rows(shape, fidx)
         # one step time per class of candidates that share it, then each candidate's class
         classes = _step_classes(fidx, lay) if len(idx) >= CLASSES_FROM else None
         if classes is None:
@@ -565,7 +566,7 @@ def _machines(scs: Sequence[Scenario]) -> Machine:
         index.append(which.setdefault(key, len(which)))
     first = {i: s for s, i in zip(scs, index, strict=True)}
     unique = stack_machines([machine(first[i]) for i in range(len(which))])
-    return unique.take(np.asarray(index))
+    return spread_rows(unique, np.asarray(index))
 
 
 #: Fewest candidates for which timing one per class pays for finding the classes.

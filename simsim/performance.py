@@ -133,11 +133,6 @@ class Machine:
     grouped_half: ArrayLike = 0.0  # rows per expert at half the plain-GEMM rate (grouped GEMM)
     moe_sync: ArrayLike = 0.0  # GPU idle per MoE layer and micro-batch, fwd + bwd [s]
 
-    def take(self, index: NDArray[np.intp]) -> Machine:
-        """The machine of each candidate, from per-scenario arrays (shared values stay
-        scalars)."""
-        return Machine(**{f.name: spread(getattr(self, f.name), index) for f in fields(self)})
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -154,9 +149,6 @@ class Layout:
     v: NDArray[Any]  # virtual stages (interleaved)
     m: NDArray[Any]  # micro-batches per step
     max_nodes: ArrayLike = np.inf  # node-limited routing (DeepSeek-V3: 4); inf = none
-
-    def take(self, index: NDArray[np.intp]) -> Layout:
-        return Layout(**{f.name: take(getattr(self, f.name), index) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -281,7 +273,7 @@ def _bw(group_span: Array, mc: Machine) -> tuple[Array, Array]:
 @dataclass(frozen=True)
 class Shape:
     """The model terms the step-time model needs, from an :class:`~A.Arch` and the sequence
-    length (arrays over scenarios; :meth:`take` spreads them over candidate layouts)."""
+    length (arrays over scenarios; :func:`spread_rows` spreads them over candidate layouts)."""
 
     h: Array  # d_model
     main_layers: Array  # the model's layers
@@ -334,14 +326,6 @@ class Shape:
             d_ff=d_ff, d_ffe=fe, attn_parts=_attn_parts(arch),
             fp8_cast_elems=_fp8_cast_elems(arch, dense_l, moe_l, n_layers, mats),
         )  # fmt: skip
-
-    def take(self, index: NDArray[np.intp]) -> Shape:
-        def one(x: Any) -> Any:
-            if isinstance(x, tuple):
-                return tuple(one(y) for y in x)
-            return x if isinstance(x, int) else spread(x, index)
-
-        return Shape(**{f.name: one(getattr(self, f.name)) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -760,14 +744,26 @@ def _classes(
 
 def take_rows(obj: Any, index: NDArray[np.intp]) -> Any:
     """A copy of the dataclass ``obj`` (Workload, Shape, Machine, Layout) whose per-candidate
-    array fields keep the elements at ``index`` (scalars, strings and the arch stay)."""
+    array fields keep the elements at ``index`` (:func:`take`)."""
+    return _each_field(obj, index, take)
+
+
+def spread_rows(obj: Any, index: NDArray[np.intp]) -> Any:
+    """A copy of ``obj`` (Shape, Machine) whose per-scenario array fields are spread over
+    candidates (:func:`spread`: one value shared by every scenario stays a scalar)."""
+    return _each_field(obj, index, spread)
+
+
+def _each_field(obj: Any, index: NDArray[np.intp], pick: Any) -> Any:
+    """``obj`` with ``pick(field, index)`` applied to every numeric field (tuples element by
+    element; strings and the arch left as they are)."""
 
     def one(x: Any) -> Any:
         if isinstance(x, tuple):
             return tuple(one(y) for y in x)
         if isinstance(x, str | A.Arch):
             return x
-        return take(x, index)
+        return pick(x, index)
 
     return type(obj)(**{f.name: one(getattr(obj, f.name)) for f in fields(obj)})
 
