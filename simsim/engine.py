@@ -23,10 +23,12 @@ from .performance import (
     Machine,
     Shape,
     Workload,
+    compute_class_columns,
     machine,
     spread,
     spread_rows,
     stack_machines,
+    step_class_columns,
     step_time,
     take,
     take_rows,
@@ -576,24 +578,17 @@ CLASSES_FROM = 64
 def _compute_classes(
     scenario: NDArray[np.intp], lay: Layout
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """The candidates whose kernel times are equal: the same scenario, tp, pp, cp, ep,
-    micro-batch, and DualPipe or not (what :func:`simsim.performance.compute_time` reads of a
-    layout); see :func:`_classes`."""
-    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
-    return _classes([scenario, lay.tp, lay.pp, lay.cp, lay.ep, lay.micro_batch, dual])
+    """The candidates whose kernel times are equal (:func:`_classes` of the scenario and
+    :func:`simsim.performance.compute_class_columns`)."""
+    return _classes([scenario, *compute_class_columns(lay)])
 
 
 def _step_classes(
     scenario: NDArray[np.intp], lay: Layout
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """The candidates whose step times are equal: the same scenario and layout but for the
-    ZeRO stage, of which :func:`simsim.performance.step_time` reads only whether it is 0, at
-    least 1, at least 3 (stages 1 and 2 move the same traffic: they differ in memory alone); see
-    :func:`_classes`."""
-    zs = lay.zero_stage
-    zero = np.minimum(zs, 1) + (zs >= 3)
-    return _classes([scenario, lay.tp, lay.pp, lay.cp, lay.ep, lay.micro_batch, lay.schedule,
-                     lay.v, zero])  # fmt: skip
+    """The candidates whose step times are equal (:func:`_classes` of the scenario and
+    :func:`simsim.performance.step_class_columns`)."""
+    return _classes([scenario, *step_class_columns(lay)])
 
 
 def _classes(

@@ -729,6 +729,24 @@ def step_time(
     }
 
 
+def compute_class_columns(lay: Layout) -> list[NDArray[Any]]:
+    """What :func:`compute_time`, :func:`tp_time_raw`, :func:`cp_time` and :func:`ep_time_raw`
+    read of a layout: candidates equal in these (and in their scenario) have equal kernel times
+    and TP, CP and EP traffic (``step_time``'s ``compute_rows``)."""
+    dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
+    return [lay.tp, lay.pp, lay.cp, lay.ep, lay.micro_batch, dual]
+
+
+def step_class_columns(lay: Layout) -> list[NDArray[Any]]:
+    """What :func:`step_time` reads of a layout: the compute columns, the schedule, the virtual
+    stages, and of the ZeRO stage only whether it is 0 (all-reduce), 1-2 (reduce-scatter and
+    gather, :func:`dp_time`; a sharded optimizer, :func:`optimizer_time`) or 3 and up (the
+    gather again every micro-batch): stages 1 and 2 differ in memory alone."""
+    zs = np.asarray(lay.zero_stage)
+    zero = np.minimum(zs, 1) + (zs >= 3)
+    return [*compute_class_columns(lay), lay.schedule, lay.v, zero]
+
+
 def _classes(
     wl: Workload, sh: Shape, mc: Machine, lay: Layout,
     compute_rows: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
