@@ -16,6 +16,9 @@ Pure, vectorized functions; units in the names. Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -130,3 +133,33 @@ def training_cost_usd(
 def co2_tonnes(energy_mwh_: ArrayLike, grid_kgco2_per_kwh: ArrayLike) -> Array:
     """Location-based emissions: energy x grid intensity [tCO2e] (MWh x kg/kWh = t)."""
     return _f(energy_mwh_) * _f(grid_kgco2_per_kwh)
+
+
+def bill(
+    cost_model: str, hours: ArrayLike, n_gpus: ArrayLike, field: Callable[[str], ArrayLike]
+) -> dict[str, Any]:
+    """Days, energy [MWh], cost parts (:func:`training_cost_usd`) and CO2 [t] of ``hours``
+    GPU-hours on ``n_gpus``, the cluster's and chip's numbers read through ``field(path)``
+    (the scenario field at a dotted path, NaN where it is null; arrays broadcast): the one
+    accounting chain of a result's bill and of its input-uncertainty draws."""
+    days = wall_clock_days(hours, n_gpus)
+    power = power_per_gpu_w(
+        field("hardware.tdp_w"), field("cluster.gpu_power_fraction"),
+        field("cluster.node_overhead_w_per_gpu"),
+    )  # fmt: skip
+    energy = energy_mwh(hours, power, field("cluster.pue"))
+    parts = training_cost_usd(
+        cost_model,
+        hours=hours,
+        days=days,
+        energy=energy,
+        n_gpus=n_gpus,
+        price_usd_per_hour=field("hardware.price_usd_per_hour"),
+        purchase_usd=field("hardware.purchase_usd"),
+        server_cost_overhead=field("cluster.server_cost_overhead"),
+        interconnect_cost_overhead=field("cluster.interconnect_cost_overhead"),
+        depreciation_per_year=field("cluster.depreciation_per_year"),
+        usd_per_kwh=field("cluster.electricity_usd_per_kwh"),
+    )
+    return {"days": days, "energy": energy, "parts": parts,
+            "co2": co2_tonnes(energy, field("cluster.grid_kgco2_per_kwh"))}  # fmt: skip

@@ -411,26 +411,12 @@ def _bills(runs: Sequence[tuple[Scenario, float]]) -> list[dict[str, Any]]:
             return np.array([get(sc) for sc in scs], dtype=float)
 
         hours = np.array([runs[i][1] for i in idx], dtype=float)
-        n = col(lambda sc: sc.cluster.n_gpus)
-        days = acc.wall_clock_days(hours, n)
-        power = acc.power_per_gpu_w(col(lambda sc: sc.hardware.tdp_w),
-                                    col(lambda sc: sc.cluster.gpu_power_fraction),
-                                    col(lambda sc: sc.cluster.node_overhead_w_per_gpu))  # fmt: skip
-        energy = acc.energy_mwh(hours, power, col(lambda sc: sc.cluster.pue))
-        parts = acc.training_cost_usd(
-            cost_model,
-            hours=hours,
-            days=days,
-            energy=energy,
-            n_gpus=n,
-            price_usd_per_hour=col(lambda sc: _or_nan(sc.hardware.price_usd_per_hour)),
-            purchase_usd=col(lambda sc: _or_nan(sc.hardware.purchase_usd)),
-            server_cost_overhead=col(lambda sc: sc.cluster.server_cost_overhead),
-            interconnect_cost_overhead=col(lambda sc: sc.cluster.interconnect_cost_overhead),
-            depreciation_per_year=col(lambda sc: sc.cluster.depreciation_per_year),
-            usd_per_kwh=col(lambda sc: sc.cluster.electricity_usd_per_kwh),
-        )
-        co2 = acc.co2_tonnes(energy, col(lambda sc: sc.cluster.grid_kgco2_per_kwh))
+
+        def field(path: str, col: Any = col) -> np.ndarray:  # NaN where null (no price)
+            return col(lambda s: _or_nan(U.value_at(s, path)))
+
+        b = acc.bill(cost_model, hours, col(lambda s: s.cluster.n_gpus), field)
+        days, energy, parts, co2 = b["days"], b["energy"], b["parts"], b["co2"]
         for j, (i, sc) in enumerate(zip(idx, scs, strict=True)):
             breakdown: dict[str, float]
             if parts["use_rental"][j]:

@@ -254,25 +254,8 @@ def _outputs(
         return np.full(n, np.nan if v is None else v)
 
     cl = sc.cluster
-    days = acc.wall_clock_days(hours, cl.n_gpus)
-    power = acc.power_per_gpu_w(
-        get("hardware.tdp_w"), get("cluster.gpu_power_fraction"),
-        get("cluster.node_overhead_w_per_gpu"),
-    )  # fmt: skip
-    energy = acc.energy_mwh(hours, power, get("cluster.pue"))
-    parts = acc.training_cost_usd(
-        cl.cost_model,
-        hours=hours,
-        days=days,
-        energy=energy,
-        n_gpus=cl.n_gpus,
-        price_usd_per_hour=get("hardware.price_usd_per_hour"),
-        purchase_usd=get("hardware.purchase_usd"),
-        server_cost_overhead=get("cluster.server_cost_overhead"),
-        interconnect_cost_overhead=get("cluster.interconnect_cost_overhead"),
-        depreciation_per_year=get("cluster.depreciation_per_year"),
-        usd_per_kwh=get("cluster.electricity_usd_per_kwh"),
-    )
+    b = acc.bill(cl.cost_model, hours, cl.n_gpus, get)
+    days, energy, parts = b["days"], b["energy"], dict(b["parts"])
     parts.pop("use_rental")
     cost = sum(parts.values()) if result.cost_usd is not None else np.full(n, np.nan)
     return {
@@ -280,7 +263,7 @@ def _outputs(
         "wall_clock_days": days,
         "energy_mwh": energy,
         "cost_usd": np.asarray(cost, dtype=float),
-        "co2_tonnes": acc.co2_tonnes(energy, get("cluster.grid_kgco2_per_kwh")),
+        "co2_tonnes": b["co2"],
         "tokens_per_s": result.tokens_per_s * rate_f,
     }
 
