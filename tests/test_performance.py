@@ -62,12 +62,24 @@ MCORE_TABLE7 = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", list(MCORE_TABLE7))
-def test_expert_all_to_all_against_megatron_core_measured_latencies(case):
-    # simsim's one dispatch (or combine) of 4,096 tokens x top-8 x 7168 in BF16 with the chip
-    # preset's links, DeepSeek-V3's routing (8 of 256 experts on at most 4 nodes), HybridEP as
-    # the deduplicating dispatcher: today -31% to +22% of the 16 measured latencies (the
-    # deduplicated cross-node case, which sets DeepSeek-V3's traffic, +1% and +6%); pinned at 35%
+#: The one measured latency simsim misses by more than 30%: the all-to-all dispatcher's
+#: dispatch on GB200 at EP64 (simsim 646 us against 930, -31%): NCCL's all-to-all inside the
+#: NVL72 rack runs below the collective efficiency the preset borrows from H800 (references.md
+#: N17). Expected to fail; it fails loudly once it passes (strict).
+_GB200_A2A_DISPATCH = (("gb200", 64, "alltoall"), 0)
+
+
+@pytest.mark.parametrize(
+    ("case", "which"),
+    [pytest.param(c, w, marks=pytest.mark.xfail(strict=True, reason="-31%: N17"))
+     if (c, w) == _GB200_A2A_DISPATCH else (c, w)
+     for c in MCORE_TABLE7 for w in (0, 1)],
+)  # fmt: skip
+def test_expert_all_to_all_against_megatron_core_measured_latencies(case, which):
+    # simsim's one dispatch (which=0) or combine (1) of 4,096 tokens x top-8 x 7168 in BF16 with
+    # the chip preset's links, DeepSeek-V3's routing (8 of 256 experts on at most 4 nodes),
+    # HybridEP as the deduplicating dispatcher, within 30% of each measured latency (today -31%
+    # to +22%; the deduplicated cross-node case, which sets DeepSeek-V3's traffic, +1% and +6%)
     chip, ep, dispatcher = case
     hw = scenario(f"hardware={chip}").hardware
     up, out = (x * 1e9 * hw.collective_efficiency for x in (hw.scale_up_gbps, hw.scale_out_gbps))
@@ -75,8 +87,7 @@ def test_expert_all_to_all_against_megatron_core_measured_latencies(case):
         4096, 8, 7168, 2.0, ep, hw.scale_up_domain, up, out, 4, float(dispatcher == "hybridep"),
         hw.scale_out_latency_us * 1e-6, 256,
     )  # fmt: skip
-    for measured in MCORE_TABLE7[case]:
-        assert float(t) * 1e6 == pytest.approx(measured, rel=0.35)
+    assert float(t) * 1e6 == pytest.approx(MCORE_TABLE7[case][which], rel=0.30)
 
 
 def test_bubbles_match_the_dualpipe_table():
@@ -281,10 +292,11 @@ def test_moe_with_one_expert_matches_its_dense_twin():
     assert moe.tokens_per_s == pytest.approx(dense.tokens_per_s, rel=0.03)
     assert moe.tokens_per_s <= dense.tokens_per_s
     # and a dropless MoE layer's GPU idle on top (the default stack's 615 us a layer and
-    # micro-batch, 32 layers x 16 micro-batches of one sequence a GPU), less what of it the
-    # host's own launch time already covered (this small model is near host-bound)
+    # micro-batch, 32 layers x 16 micro-batches of one sequence a GPU), at most: the host's own
+    # launch time may already cover part of it (this small model is near host-bound); the exact
+    # amount on a GPU-bound run is tested in test_fidelity
     extra = _derived(*one).step_time_s - moe.step_time_s
-    assert 0.9 * 32 * 16 * 615e-6 < extra <= 32 * 16 * 615e-6 * (1 + 1e-9)
+    assert 0 < extra <= 32 * 16 * 615e-6 * (1 + 1e-9)
 
 
 @settings(max_examples=25, deadline=None)
