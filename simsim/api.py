@@ -23,7 +23,14 @@ from .physics import reliability as R
 from .physics.memory import STATE_BYTES
 from .result import Result
 from .scenario import arch_from_model, resolve
-from .schema import ModelConfig, ParallelConfig, ReliabilityConfig, Scenario, UncertainInput
+from .schema import (
+    ModelConfig,
+    ParallelConfig,
+    ReliabilityConfig,
+    Scenario,
+    UncertainInput,
+    replace_fields,
+)
 
 
 def _mfu(sc: Scenario) -> float:
@@ -221,7 +228,8 @@ def _with_intervals(sc: Scenario, r: Result) -> Result:
     if not r.feasible:
         return r
     point = {name: getattr(r, name) for name in (*RATE_OUTPUTS, *BILL_OUTPUTS)}
-    r = replace(r, intervals=intervals(point, sc.model.moe is not None, sc.efficiency.mode))
+    r = replace_fields(r, {"intervals": intervals(point, sc.model.moe is not None,
+                                                  sc.efficiency.mode)})  # fmt: skip
     ins = U.inputs_of(sc)
     if not ins or sc.uncertainty.samples == 0:
         return r
@@ -231,7 +239,7 @@ def _with_intervals(sc: Scenario, r: Result) -> Result:
             f"[{u.low:g}, {u.high:g}] with the chosen layout)"
             for u in perf if u.path not in responses]  # fmt: skip
     if lost:
-        r = replace(r, assumptions=[*r.assumptions, *lost])
+        r = replace_fields(r, {"assumptions": [*r.assumptions, *lost]})
     nominal = _reliability_inputs(sc)
 
     def ettr(values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -241,9 +249,20 @@ def _with_intervals(sc: Scenario, r: Result) -> Result:
         return reliability_arrays(**cols)["ettr"]
 
     inputs_iv, combined_iv, shares = U.propagate(sc, r, responses, ettr)
-    listed = [dataclasses.asdict(u) for u in ins]
-    return replace(r, uncertain_inputs=listed, input_intervals=inputs_iv,
-                   combined_intervals=combined_iv, variance_share=shares)  # fmt: skip
+    # each input as a plain mapping (dataclasses.asdict's deep copy: its fields are scalars)
+    listed = [{f: getattr(u, f) for f in _INPUT_FIELDS} for u in ins]
+    return replace_fields(
+        r,
+        {
+            "uncertain_inputs": listed,
+            "input_intervals": inputs_iv,
+            "combined_intervals": combined_iv,
+            "variance_share": shares,
+        },
+    )
+
+
+_INPUT_FIELDS = tuple(f.name for f in dataclasses.fields(UncertainInput))
 
 
 def _responses(sc: Scenario, r: Result, inputs: Sequence[UncertainInput]) -> dict[str, U.Response]:

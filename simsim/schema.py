@@ -497,9 +497,10 @@ def replace_path(obj: Any, path: str, value: Any) -> Any:
 
 
 def replace_fields(obj: Any, changes: dict[str, Any]) -> Any:
-    """``dataclasses.replace(obj, **changes)`` for the schema's frozen, slotted sections, which
-    have no ``__post_init__`` (the values are typed already: this is a sweep's inner loop, where
-    ``dataclasses.replace`` was a third of a fixed-mode point's cost). An unknown name raises
+    """``dataclasses.replace(obj, **changes)`` for frozen dataclasses with no ``__post_init__``:
+    the schema's slotted sections and :class:`~simsim.result.Result` (the values are typed
+    already: this is a sweep's inner loop, where ``dataclasses.replace`` was a third of a
+    fixed-mode point's cost). An unknown name raises
     TypeError as ``dataclasses.replace`` does."""
     cls: Any = type(obj)
     names = _field_names(cls)
