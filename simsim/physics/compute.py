@@ -28,9 +28,13 @@ def _f(x: ArrayLike) -> Array:
 
 def _saturation(x: ArrayLike, half: ArrayLike) -> Array:
     """``x / (x + half)``; 1 for an unbounded dimension."""
-    x, half = np.maximum(_f(x), 1e-9), _f(half)
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isinf(x), 1.0, x / (x + half))
+    x = np.maximum(_f(x), 1e-9)
+    unbounded = np.isinf(x)
+    if unbounded.any():  # inf / inf is NaN: divide finite stand-ins, then put the 1s in
+        finite = np.where(unbounded, 1.0, x)
+        out: Array = np.where(unbounded, 1.0, finite / (finite + half))
+        return out
+    return x / (x + half)
 
 
 def gemm_efficiency(
