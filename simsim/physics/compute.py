@@ -34,7 +34,8 @@ def _saturation(x: ArrayLike, half: ArrayLike) -> Array:
         finite = np.where(unbounded, 1.0, x)
         out: Array = np.where(unbounded, 1.0, finite / (finite + half))
         return out
-    return x / (x + half)
+    ratio: Array = x / (x + _f(half))
+    return ratio
 
 
 def gemm_efficiency(
