@@ -11,10 +11,10 @@ its group:
 
 * ``steady/dense`` and ``steady/moe``: tokens/s (and MFU, TFLOP/s) of a dense or MoE model;
 * ``whole_run/dense`` and ``whole_run/moe``: GPU-hours, wall-clock, energy, cost and CO2, which
-  all scale with GPU-hours. These have 5 and 3 residuals, fewer than an 80% interval needs
-  (:data:`MIN_RESIDUALS`; with 3 MoE residuals, two of them DeepSeek-V3's own, DeepSeek-V3's
-  lower bound would be its published GPU-hours by construction). Until a whole-run group has
-  enough, a bill takes its class's *steady-state* residuals, negated (:func:`bill_fallback`):
+  all scale with GPU-hours (in December 2026, 10 dense and 5 MoE residuals: the MoE group has
+  fewer than an 80% interval needs, :data:`MIN_RESIDUALS`, and two of its five are DeepSeek-V3's
+  own). Until a whole-run group has enough, a bill takes its class's *steady-state* residuals,
+  negated (:func:`bill_fallback`):
   the GPU-hours of a fixed token count go as one over the throughput, so the throughput's
   held-out error is the part of the bill's error that simsim can measure today. It leaves out
   the error of the between-step overheads (goodput, stages), so it is a lower bound on the
