@@ -14,9 +14,11 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullLocator
 
 from .intervals import coverage, residual_groups
 from .output import atomic_write_text, staged_output, write_csv
@@ -136,13 +138,19 @@ def parity_plot(df: pd.DataFrame, stem: Path) -> list[Path]:
         ax.fill_between(xs, xs / 1.25, xs * 1.25, color="0.92", zorder=0, label="±25%")
         ax.fill_between(xs, xs / 1.10, xs * 1.10, color="0.8", zorder=0, label="±10%")
         ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
-        format_log_axis(ax.xaxis)
-        format_log_axis(ax.yaxis)
+        for axis in (ax.xaxis, ax.yaxis):  # the 1-2-5 major ticks and their grid carry the scale
+            format_log_axis(axis)
+            axis.set_minor_locator(NullLocator())
         ax.set_xlabel(f"published {metric} [{UNITS[metric]}]")
         ax.set_ylabel(f"simsim [{UNITS[metric]}]")
-        ax.legend(fontsize=6, loc="upper left")
     for ax in axes.ravel()[len(metrics) :]:
         ax.set_visible(False)
+    # one legend for the figure: the families and bands repeat from panel to panel
+    legend: dict[str, Any] = {}
+    for ax in axes.ravel()[: len(metrics)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=4, fontsize=7)
     fig.suptitle("simsim vs published training runs (filled: dense, hollow: MoE)", fontsize=10)
     return save_figure(fig, stem)
 
