@@ -12,7 +12,10 @@ Families and what is read:
   ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``,
   ``head_dim``, ``intermediate_size``, ``vocab_size``, ``tie_word_embeddings``;
 * MoE with every layer sparse and ``intermediate_size`` the expert width: ``mixtral``,
-  ``granitemoe``, ``olmoe``, ``gpt_oss``;
+  ``granitemoe``, ``olmoe``, ``gpt_oss``, ``phimoe``;
+* Llama 4 (``llama4`` reads its ``text_config``; ``llama4_text``): routed experts and one shared
+  expert on every ``interleave_moe_layer_step``-th layer, dense layers of
+  ``intermediate_size_mlp`` between them;
 * Qwen MoE (``qwen2_moe``, ``qwen3_moe``): ``num_experts``, ``moe_intermediate_size``, the
   shared expert (``shared_expert_intermediate_size``, counted as that many expert widths),
   dense layers from ``mlp_only_layers`` and ``decoder_sparse_step``;
@@ -249,6 +252,40 @@ def _deepseek(r: _Reader, model_type: str) -> dict[str, Any]:
     }
 
 
+def _llama4(r: _Reader, model_type: str) -> dict[str, Any]:
+    """Llama 4's text model (transformers ``Llama4TextConfig``): MoE layers every
+    ``interleave_moe_layer_step``-th (or those listed in ``moe_layers``), each with
+    ``num_local_experts`` routed experts and one shared expert of ``intermediate_size``; the other
+    layers a dense FFN of ``intermediate_size_mlp``. The chunked local attention of its RoPE
+    layers (``attention_chunk_size``) is counted as full causal attention: the same cost when the
+    sequence is at most one chunk."""
+    fields = _common(r, model_type)
+    n_layers = fields["n_layers"]
+    listed = r.cfg.get("moe_layers")
+    r.used.add("moe_layers")
+    if listed is None:
+        step = r.integer("interleave_moe_layer_step", 1)
+        listed = list(range(step - 1, n_layers, step)) if step else []
+    if not isinstance(listed, list) or not all(
+        isinstance(i, int) and 0 <= i < n_layers for i in listed
+    ):
+        raise r.fail("moe_layers", f"must be a list of layer indices below {n_layers}")
+    n_dense = n_layers - len(set(listed))
+    return {
+        **fields,
+        "d_ff": r.integer("intermediate_size_mlp")
+        if n_dense
+        else r.opt_int("intermediate_size_mlp"),
+        "moe": {
+            "n_experts": r.integer("num_local_experts"),
+            "n_shared": 1,  # transformers Llama4TextMoe: one shared_expert Llama4TextMLP
+            "top_k": r.integer("num_experts_per_tok"),
+            "d_ff_expert": r.integer("intermediate_size"),
+            "n_dense_layers": n_dense,
+        },
+    }
+
+
 def _dbrx(r: _Reader, model_type: str) -> dict[str, Any]:
     attn = r.cfg.get("attn_config") or {}
     ffn = r.cfg.get("ffn_config") or {}
@@ -283,18 +320,21 @@ _DENSE_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "granite", "olmo2"
 #: Supported ``model_type`` values and the reader of each.
 READERS: dict[str, Callable[[_Reader, str], dict[str, Any]]] = {
     **dict.fromkeys(_DENSE_TYPES, _dense),
-    **dict.fromkeys(("mixtral", "granitemoe", "olmoe", "gpt_oss"), _all_sparse),
+    **dict.fromkeys(("mixtral", "granitemoe", "olmoe", "gpt_oss", "phimoe"), _all_sparse),
     **dict.fromkeys(("qwen2_moe", "qwen3_moe"), _qwen_moe),
     **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3"), _deepseek),
     "dbrx": _dbrx,
+    "llama4_text": _llama4,
 }
 
 
 def model_fields_from_hf(cfg: dict[str, Any], path: str = "config.json") -> dict[str, Any]:
     """Map a parsed Hugging Face ``config.json`` to simsim's ``model`` fields."""
     model_type = cfg.get("model_type")
-    if model_type == "gemma3" and isinstance(cfg.get("text_config"), dict):
-        cfg, model_type = {**cfg["text_config"]}, "gemma3_text"  # a multimodal file: its LM
+    # a multimodal file: its language model's text_config
+    text = {"gemma3": "gemma3_text", "llama4": "llama4_text"}.get(str(model_type))
+    if text and isinstance(cfg.get("text_config"), dict):
+        cfg, model_type = {**cfg["text_config"]}, text
         cfg.setdefault("model_type", model_type)
     if model_type not in READERS:
         raise ConfigError(

@@ -145,6 +145,44 @@ def test_qwen_moe_counts_experts_shared_expert_and_dense_layers(tmp_path: Path):
     )
 
 
+#: Llama 4's text model as its multimodal config.json nests it (transformers
+#: configuration_llama4.py defaults, which are Scout's; Maverick's values as NVIDIA/TensorRT-LLM's
+#: test copy of its config: 128 experts, MoE every second layer).
+_LLAMA4 = {
+    "model_type": "llama4",
+    "text_config": {
+        "model_type": "llama4_text", "hidden_size": 5120, "num_hidden_layers": 48,
+        "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+        "intermediate_size": 8192, "intermediate_size_mlp": 16384, "num_local_experts": 16,
+        "num_experts_per_tok": 1, "interleave_moe_layer_step": 1, "vocab_size": 202048,
+        "tie_word_embeddings": False, "hidden_act": "silu", "attention_chunk_size": 8192,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("experts", "step", "total", "tol"),
+    # Meta's model card (meta-llama/llama-models models/llama4/MODEL_CARD.md): Scout 17B active /
+    # 109B total, Maverick 17B active / 400B total; those totals count the vision encoder too
+    # (Scout's text model is 107.8B here, 1.1% under), hence 2% on Scout's total
+    [(16, 1, 109e9, 0.02), (128, 2, 400e9, 0.01)],
+)
+def test_llama4_shared_expert_and_interleaved_moe_layers(
+    tmp_path: Path, experts: int, step: int, total: float, tol: float
+):
+    text = {**_LLAMA4["text_config"], "num_local_experts": experts,
+            "interleave_moe_layer_step": step}  # fmt: skip
+    got = _params(tmp_path, {**_LLAMA4, "text_config": text})
+    h, L, v = 5120, 48, 202048
+    moe_layers = len(range(step - 1, L, step))
+    expert, dense, attn = 3 * h * 8192, 3 * h * 16384, h * (2 * 5120 + 2 * 1024) + 2 * h
+    by_hand = (moe_layers * ((experts + 1) * expert + h * experts)
+               + (L - moe_layers) * dense + L * attn + h + 2 * v * h)  # fmt: skip
+    assert got["total"] == pytest.approx(by_hand, rel=1e-12)
+    assert got["total"] == pytest.approx(total, rel=tol)
+    assert got["active"] == pytest.approx(17e9, rel=0.015)  # one routed + the shared expert
+
+
 def test_gemma_is_gated_and_tied_by_default(tmp_path: Path):
     cfg = {
         "model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 42,
