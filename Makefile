@@ -37,7 +37,7 @@ typecheck: $(TSTAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 validate: $(STAMP)
 	$(BIN)/simsim-validate --update-readme README.md --update-residuals simsim/data/residuals.json

@@ -13,6 +13,9 @@ import pytest
 
 from .conftest import REPO
 
+#: One pytest-xdist worker runs this file: its wheel builds in the repository's build folder.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
