@@ -281,11 +281,11 @@ def _outputs(
             goodput_f[at] = np.where(ettr > 0, result.goodput / ettr, np.nan)
     hours = simulated * hours_f * goodput_f + given
 
-    def get(path: str) -> Array:
+    def get(path: str) -> Array | float:
         if path in vals:
             return vals[path]
-        v = value_at(sc, path)
-        return np.full(n, np.nan if v is None else v)
+        v = value_at(sc, path)  # a nominal input: a scalar broadcasts against the draws
+        return np.nan if v is None else v
 
     cl = sc.cluster
     b = acc.bill(cl.cost_model, hours, cl.n_gpus, get)
