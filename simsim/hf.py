@@ -8,6 +8,7 @@ is an error naming the key: the reader never falls back to a silent dense read.
 Families and what is read:
 
 * dense decoders (``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``phi3``, ``granite``, ``olmo2``,
+  ``olmo3``,
   ``gemma``, ``gemma2``, ``gemma3_text``; ``gemma3`` reads its ``text_config``): the usual
   ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``num_key_value_heads``,
   ``head_dim``, ``intermediate_size``, ``vocab_size``, ``tie_word_embeddings``;
@@ -19,7 +20,8 @@ Families and what is read:
 * Qwen MoE (``qwen2_moe``, ``qwen3_moe``): ``num_experts``, ``moe_intermediate_size``, the
   shared expert (``shared_expert_intermediate_size``, counted as that many expert widths),
   dense layers from ``mlp_only_layers`` and ``decoder_sparse_step``;
-* DeepSeekMoE (``deepseek``, ``deepseek_v2``, ``deepseek_v3``): MLA, routed and shared experts,
+* DeepSeekMoE (``deepseek``, ``deepseek_v2``, ``deepseek_v3``; GLM-4.5's ``glm4_moe`` uses the
+  same keys with grouped-query attention): MLA, routed and shared experts,
   ``first_k_dense_replace``, MTP depth, V3's node-limited routing;
 * DBRX (``dbrx``): its own nested ``attn_config`` / ``ffn_config`` names.
 
@@ -316,13 +318,14 @@ def _dbrx(r: _Reader, model_type: str) -> dict[str, Any]:
     }
 
 
-_DENSE_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "granite", "olmo2", *_GEMMA_TYPES)
+_DENSE_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "granite", "olmo2", "olmo3",
+                *_GEMMA_TYPES)  # fmt: skip
 #: Supported ``model_type`` values and the reader of each.
 READERS: dict[str, Callable[[_Reader, str], dict[str, Any]]] = {
     **dict.fromkeys(_DENSE_TYPES, _dense),
     **dict.fromkeys(("mixtral", "granitemoe", "olmoe", "gpt_oss", "phimoe"), _all_sparse),
     **dict.fromkeys(("qwen2_moe", "qwen3_moe"), _qwen_moe),
-    **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3"), _deepseek),
+    **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3", "glm4_moe"), _deepseek),
     "dbrx": _dbrx,
     "llama4_text": _llama4,
 }

@@ -183,6 +183,46 @@ def test_llama4_shared_expert_and_interleaved_moe_layers(
     assert got["active"] == pytest.approx(17e9, rel=0.015)  # one routed + the shared expert
 
 
+def test_glm4_moe_reads_as_deepseek_moe_with_gqa(tmp_path: Path):
+    # GLM-4.5-Air's config.json (zai-org/GLM-4.5-Air, as printed by a model-info dump): 96
+    # query heads of 128 (a 12,288-wide query on d 4,096), 8 KV heads, one dense layer, 128
+    # routed experts of 1,408 plus one shared, top-8, one MTP layer. Z.ai: "106B total / 12B
+    # active", the active figure without the two embeddings.
+    cfg = {
+        "model_type": "glm4_moe", "attention_bias": True, "first_k_dense_replace": 1,
+        "head_dim": 128, "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 10944,
+        "moe_intermediate_size": 1408, "n_routed_experts": 128, "n_shared_experts": 1,
+        "num_attention_heads": 96, "num_experts_per_tok": 8, "num_hidden_layers": 46,
+        "num_key_value_heads": 8, "num_nextn_predict_layers": 1, "partial_rotary_factor": 0.5,
+        "tie_word_embeddings": False, "topk_group": 1, "vocab_size": 151552,
+    }  # fmt: skip
+    got = _params(tmp_path, cfg)
+    h, L, v = 4096, 46, 151552
+    attn = h * (96 * 128 + 2 * 8 * 128) + 96 * 128 * h + 2 * h
+    expert = 3 * h * 1408
+    by_hand = L * attn + 3 * h * 10944 + (L - 1) * (129 * expert + h * 128) + h + 2 * v * h
+    assert got["total"] == pytest.approx(by_hand, rel=1e-12)
+    assert got["total"] == pytest.approx(106e9, rel=0.01)  # 106.85B here
+    assert matches_published(got["active"] - 2 * v * h, 12e9, 1e9)  # 12.18B here
+
+
+def test_olmo3_reads_its_sliding_layers(tmp_path: Path):
+    # Olmo 3 7B's shape (allenai/OLMo-core's OLMo3 scripts, as the reference row olmo3-7b):
+    # three sliding-window layers of 4,096 to each full one
+    types = (["sliding_attention"] * 3 + ["full_attention"]) * 8
+    cfg = {
+        "model_type": "olmo3", "hidden_size": 4096, "num_hidden_layers": 32,
+        "num_attention_heads": 32, "num_key_value_heads": 32, "intermediate_size": 11008,
+        "vocab_size": 100352, "sliding_window": 4096, "layer_types": types,
+    }  # fmt: skip
+    d = tmp_path / "olmo3"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    model = scenario("model=hf", f"model.path={d / 'config.json'}").model
+    assert (model.sliding_window, model.sliding_window_layers) == (4096, 24)
+    assert model.moe is None and model.d_ff == 11008
+
+
 def test_gemma_is_gated_and_tied_by_default(tmp_path: Path):
     cfg = {
         "model_type": "gemma2", "hidden_size": 3584, "num_hidden_layers": 42,
