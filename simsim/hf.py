@@ -20,8 +20,10 @@ Families and what is read:
 * Qwen MoE (``qwen2_moe``, ``qwen3_moe``): ``num_experts``, ``moe_intermediate_size``, the
   shared expert (``shared_expert_intermediate_size``, counted as that many expert widths),
   dense layers from ``mlp_only_layers`` and ``decoder_sparse_step``;
-* DeepSeekMoE (``deepseek``, ``deepseek_v2``, ``deepseek_v3``; GLM-4.5's ``glm4_moe`` uses the
-  same keys with grouped-query attention): MLA, routed and shared experts,
+* DeepSeekMoE (``deepseek``, ``deepseek_v2``, ``deepseek_v3``; Kimi K2's ``kimi_k2``, "the
+  DeepSeekV3CausalLM architecture" in Moonshot's deployment guide, and ``kimi_k25`` through its
+  ``text_config``; GLM-4.5's ``glm4_moe``, the same keys with grouped-query attention): MLA,
+  routed and shared experts,
   ``first_k_dense_replace``, MTP depth, V3's node-limited routing;
 * DBRX (``dbrx``): its own nested ``attn_config`` / ``ffn_config`` names.
 
@@ -325,7 +327,7 @@ READERS: dict[str, Callable[[_Reader, str], dict[str, Any]]] = {
     **dict.fromkeys(_DENSE_TYPES, _dense),
     **dict.fromkeys(("mixtral", "granitemoe", "olmoe", "gpt_oss", "phimoe"), _all_sparse),
     **dict.fromkeys(("qwen2_moe", "qwen3_moe"), _qwen_moe),
-    **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3", "glm4_moe"), _deepseek),
+    **dict.fromkeys(("deepseek", "deepseek_v2", "deepseek_v3", "glm4_moe", "kimi_k2"), _deepseek),
     "dbrx": _dbrx,
     "llama4_text": _llama4,
 }
@@ -335,7 +337,9 @@ def model_fields_from_hf(cfg: dict[str, Any], path: str = "config.json") -> dict
     """Map a parsed Hugging Face ``config.json`` to simsim's ``model`` fields."""
     model_type = cfg.get("model_type")
     # a multimodal file: its language model's text_config
-    text = {"gemma3": "gemma3_text", "llama4": "llama4_text"}.get(str(model_type))
+    text = {"gemma3": "gemma3_text", "llama4": "llama4_text", "kimi_k25": "kimi_k2"}.get(
+        str(model_type)
+    )
     if text and isinstance(cfg.get("text_config"), dict):
         cfg, model_type = {**cfg["text_config"]}, text
         cfg.setdefault("model_type", model_type)

@@ -206,6 +206,27 @@ def test_glm4_moe_reads_as_deepseek_moe_with_gqa(tmp_path: Path):
     assert matches_published(got["active"] - 2 * v * h, 12e9, 1e9)  # 12.18B here
 
 
+def test_kimi_k2_reads_as_deepseek_v3(tmp_path: Path):
+    # Kimi K2's config.json (moonshotai/Kimi-K2-Instruct; the K2.5 file nests the same under
+    # text_config): DeepSeek-V3's MLA with 64 heads, 384 routed experts of 2,048 plus one
+    # shared, top-8, one dense layer. Moonshot: "1 trillion total parameters, 32 billion
+    # activated".
+    text = {
+        "model_type": "kimi_k2", "num_hidden_layers": 61, "hidden_size": 7168,
+        "num_attention_heads": 64, "num_key_value_heads": 64, "q_lora_rank": 1536,
+        "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+        "v_head_dim": 128, "n_routed_experts": 384, "num_experts_per_tok": 8,
+        "n_shared_experts": 1, "moe_intermediate_size": 2048, "intermediate_size": 18432,
+        "first_k_dense_replace": 1, "vocab_size": 163840, "tie_word_embeddings": False,
+        "n_group": 1, "topk_group": 1,
+    }  # fmt: skip
+    got = _params(tmp_path, text)
+    assert matches_published(got["total"], 1e12, 0.1e12)  # 1.026T counted here
+    assert matches_published(got["active"], 32e9, 1e9)  # 32.86B
+    nested = _params(tmp_path, {"model_type": "kimi_k25", "text_config": text})
+    assert nested == got
+
+
 def test_olmo3_reads_its_sliding_layers(tmp_path: Path):
     # Olmo 3 7B's shape (allenai/OLMo-core's OLMo3 scripts, as the reference row olmo3-7b):
     # three sliding-window layers of 4,096 to each full one
