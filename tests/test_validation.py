@@ -41,7 +41,9 @@ PINNED = {
     "tflops_per_gpu": (9, 23),  # GPT-3 on V100 (+22.5%: a whole run's average, layout assumed)
     # DeepSeek-V3 with MTP on B200, Megatron-Bridge 25.11 (+54%: the fine-grained MoE layer
     # of a current FP8 stack, references.md N16); median: Pythia held out
-    "tokens_per_s": (12, 55),
+    # median 13.1% since Apertus 70B on 4,096 GH200 joined (+35.9%: Alps' 25 GB/s per GPU
+    # Slingshot, the 20% strong-scaling loss its report measures; 12% before)
+    "tokens_per_s": (14, 55),
     # Qwen3-235B TP4-EP8-PP8 (Megatron-MoE-ModelZoo, -32.8%: 16 local experts of 512-1,024
     # rows run slower than simsim's grouped GEMM; layout ranking rho 0.4)
     "step_time_s": (5, 33),
@@ -372,8 +374,9 @@ def test_measured_constants_reproduce():
     # the places that carry it: the async-TP reference rows and Megatron-Core's userbuffer overlap
     import yaml
 
+    # (a row whose stack runs without the overlap, Apertus's, sets 0: not a carrier)
     carried = [o for r in load_reference() for o in r.get("scenario", ())
-               if o.startswith("software.tp_overlap=")]  # fmt: skip
+               if o.startswith("software.tp_overlap=") and float(o.split("=")[1]) > 0]  # fmt: skip
     assert len(carried) >= 7 and {float(o.split("=")[1]) for o in carried} == {measured}
     core = yaml.safe_load((REPO / "configs" / "software" / "megatron_core.yaml").read_text())
     assert core["tp_overlap"] == measured
