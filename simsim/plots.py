@@ -175,7 +175,10 @@ def plot_costs(r: Result, scenario: Scenario, stem: Path) -> list[Path] | None:
         "rest of node": it * cl.node_overhead_w_per_gpu,
         "facility (PUE)": r.energy_mwh - it * (gpu_w + cl.node_overhead_w_per_gpu),
     }
-    panels = [("energy [MWh]", energy), ("cost [USD]", _cost_parts(r))]
+    panels = [("energy [MWh]", energy)]
+    cost = _cost_parts(r)
+    if cost:  # no panel for a chip with no price (the table says the cost is unknown)
+        panels.append(("cost [USD]", cost))
     if r.gpu_hours_lost:
         useful = r.gpu_hours - sum(r.gpu_hours_lost.values())
         hours = {

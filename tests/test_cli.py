@@ -159,3 +159,26 @@ def test_committed_default_figures_are_current(tmp_path: Path):
     for name in ("flops_breakdown.png", "cost_breakdown.png", "cost_breakdown.svg"):
         fresh = (tmp_path / name).read_bytes()
         assert fresh == (repo / "results" / "default" / name).read_bytes(), name
+
+
+def test_cost_figure_of_a_chip_without_a_price_has_no_empty_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # gh200 has no published price: the cost is unknown, so its figure shows energy, GPU-hours
+    # and step time only (an empty cost panel drew a legend with no entries and warned)
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from simsim import plots
+
+    sc = simsim.resolve(simsim.compose(["model=llama3_8b", "hardware=gh200", "cluster.n_gpus=64"]))
+    r = simsim.simulate(sc)
+    assert r.cost_usd is None
+    shown: list[Figure] = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, stem: shown.append(fig) or [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_costs(r, sc, tmp_path / "cost_breakdown")
+    labels = [ax.get_xlabel() for ax in shown[0].axes]
+    assert labels == ["energy [MWh]", "GPU-hours (whole run)", "step time [s]"]
