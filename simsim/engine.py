@@ -400,15 +400,21 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     # (costlier) checks and the step time see only the survivors
     failed: list[NDArray[np.int64]] = []
     passing: list[NDArray[np.int64]] = []
+    # the layout columns gathered for the surviving candidates, narrowed with them at each check
+    gathered: dict[str, NDArray[Any]] = {}
 
     def keep(passed: NDArray[np.bool_]) -> None:
         nonlocal s_idx, c_idx
         failed.append(np.bincount(s_idx[~passed], minlength=n_sc))
         s_idx, c_idx = s_idx[passed], c_idx[passed]
+        for k, values in gathered.items():
+            gathered[k] = values[passed]
         passing.append(np.bincount(s_idx, minlength=n_sc))
 
     def col(k: str) -> NDArray[np.int64]:
-        return c[k][c_idx]
+        if k not in gathered:
+            gathered[k] = c[k][c_idx]
+        return gathered[k]
 
     n_c = n_int[s_idx]
     mp = col("tp") * col("pp") * col("cp")
@@ -421,8 +427,10 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
     # launcher would pick it); fewer than one is infeasible.
     def microbatches() -> NDArray[np.float64]:
-        dp_ = n_int[s_idx] // (col("tp") * col("pp") * col("cp"))
-        return np.floor(seqs_s[s_idx] / (dp_ * col("micro_batch")) + 1e-9)
+        if "m" not in gathered:
+            dp_ = n_int[s_idx] // (col("tp") * col("pp") * col("cp"))
+            gathered["m"] = np.floor(seqs_s[s_idx] / (dp_ * col("micro_batch")) + 1e-9)
+        return gathered["m"]
 
     keep(microbatches() >= 1)
     m, pp_, code_ = microbatches(), col("pp"), col("schedule")
