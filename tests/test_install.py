@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,16 +14,24 @@ import pytest
 
 from .conftest import REPO
 
-#: One pytest-xdist worker runs this file: its wheel builds in the repository's build folder.
+#: One pytest-xdist worker runs this file (its tests share one wheel).
 pytestmark = pytest.mark.xdist_group("wheel")
+#: What a source distribution leaves out: caches, the venv, build output and results.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "results"
+)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # built from a copy of the sources: other test processes write byte-code caches into the
+    # tree meanwhile, which a build walking the tree itself can trip over
+    src = tmp_path_factory.mktemp("src") / "simsim"
+    shutil.copytree(REPO, src, ignore=_NOT_SOURCE)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(REPO)],
+         "-w", str(out), str(src)],
         check=True, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     (whl,) = out.glob("simsim-*.whl")
