@@ -405,11 +405,12 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
 
     def keep(passed: NDArray[np.bool_]) -> None:
         nonlocal s_idx, c_idx
-        failed.append(np.bincount(s_idx[~passed], minlength=n_sc))
+        before = passing[-1] if passing else n_cand
         s_idx, c_idx = s_idx[passed], c_idx[passed]
         for k, values in gathered.items():
             gathered[k] = values[passed]
         passing.append(np.bincount(s_idx, minlength=n_sc))
+        failed.append(before - passing[-1])  # each scenario's candidates that failed this check
 
     def col(k: str) -> NDArray[np.int64]:
         if k not in gathered:
@@ -466,8 +467,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         n_microbatches=np.maximum(m, 1), virtual_stages=v,
     )  # fmt: skip
     fits = mem["total"] <= usable
-    failed.append(np.bincount(s_idx[~fits], minlength=n_sc))
     passing.append(np.bincount(s_idx[fits], minlength=n_sc))
+    failed.append(passing[-2] - passing[-1])
 
     idx = np.flatnonzero(fits)
     breakdown: dict[str, NDArray[np.float64]] = {}
