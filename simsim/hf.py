@@ -269,7 +269,9 @@ def _llama4(r: _Reader, model_type: str) -> dict[str, Any]:
     r.used.add("moe_layers")
     if listed is None:
         step = r.integer("interleave_moe_layer_step", 1)
-        listed = list(range(step - 1, n_layers, step)) if step else []
+        if step < 1:
+            raise r.fail("interleave_moe_layer_step", f"must be >= 1, got {step}")
+        listed = list(range(step - 1, n_layers, step))
     if not isinstance(listed, list) or not all(
         isinstance(i, int) and 0 <= i < n_layers for i in listed
     ):

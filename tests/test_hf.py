@@ -6,6 +6,7 @@ model publishers released (each file names its source)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,21 @@ def test_llama4_shared_expert_and_interleaved_moe_layers(
     assert got["total"] == pytest.approx(by_hand, rel=1e-12)
     assert got["total"] == pytest.approx(total, rel=tol)
     assert got["active"] == pytest.approx(17e9, rel=0.015)  # one routed + the shared expert
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"interleave_moe_layer_step": 0}, "interleave_moe_layer_step must be >= 1, got 0"),
+        ({"moe_layers": "all"}, "moe_layers must be a list of layer indices below 48"),
+        ({"moe_layers": [1, 48]}, "moe_layers must be a list of layer indices below 48"),
+        ({"num_local_experts": None}, "num_local_experts is missing"),
+    ],
+)
+def test_llama4_bad_keys_are_named(tmp_path: Path, change: dict, message: str):
+    cfg = {**_LLAMA4, "text_config": {**_LLAMA4["text_config"], **change}}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        _params(tmp_path, cfg)
 
 
 def test_glm4_moe_reads_as_deepseek_moe_with_gqa(tmp_path: Path):
