@@ -11,8 +11,8 @@ its group:
 
 * ``steady/dense`` and ``steady/moe``: tokens/s (and MFU, TFLOP/s) of a dense or MoE model;
 * ``whole_run/dense`` and ``whole_run/moe``: GPU-hours, wall-clock, energy, cost and CO2, which
-  all scale with GPU-hours (in December 2026, 10 dense and 5 MoE residuals: the MoE group has
-  fewer than an 80% interval needs, :data:`MIN_RESIDUALS`, and two of its five are DeepSeek-V3's
+  all scale with GPU-hours (in December 2026, 13 dense and 6 MoE residuals: the MoE group has
+  fewer than an 80% interval needs, :data:`MIN_RESIDUALS`, and two of its six are DeepSeek-V3's
   own). Until a whole-run group has enough, a bill takes its class's *steady-state* residuals,
   negated (:func:`bill_fallback`):
   the GPU-hours of a fixed token count go as one over the throughput, so the throughput's
