@@ -486,6 +486,7 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             arch_s, take(seq, idx), tr0.precision, tr0.recompute, take(n, idx),
             capacity_factor=take(per([(x.capacity_factor or 1.0) if x else 1.0 for x in moe]),
                                   idx),
+            dropless=take(per([x is None or x.capacity_factor is None for x in moe]), idx),
             load_imbalance=take(per([_imbalance(s) for s in scs]), idx),
             pipeline_split=sc0.parallel.pipeline_split,
         )  # fmt: skip

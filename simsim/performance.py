@@ -161,7 +161,8 @@ class Workload:
     precision: str
     recompute: str
     n_gpus: ArrayLike
-    capacity_factor: ArrayLike = 1.0  # padding of token-dropping MoE kernels; 1 = dropless
+    capacity_factor: ArrayLike = 1.0  # padding of token-dropping MoE kernels; 1 when dropless
+    dropless: ArrayLike = True  # routing without a capacity (moe.capacity_factor unset)
     load_imbalance: ArrayLike = 1.0  # routed load of the busiest EP rank over the mean
     pipeline_split: str = "balanced"  # one of simsim.schema.PIPELINE_SPLITS
 
@@ -463,7 +464,7 @@ def compute_time(wl: Workload, sh: Shape, mc: Machine, lay: Layout) -> Compute:
     # the forward; a recomputed MoE block waits again); another micro-batch fills the gap under
     # DualPipe and the 1F1B all-to-all overlap; token dropping has static shapes
     dual = lay.schedule == SCHEDULE_CODES["dualpipe"]
-    waits = (~dual) & (_f(mc.ep_overlap) == 0) & (_f(wl.capacity_factor) == 1.0)
+    waits = (~dual) & (_f(mc.ep_overlap) == 0) & np.asarray(wl.dropless, dtype=bool)
     t_sync = np.where(waits, _f(mc.moe_sync), 0.0) * moe_l * stage
     t_fwd = t_fwd + t_sync
     t_recompute = t_recompute + (t_sync if wl.recompute in ("moe", "full") else 0.0 * t_sync)

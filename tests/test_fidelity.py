@@ -315,7 +315,8 @@ def test_a_dropless_moe_layer_idles_the_gpu_once_per_micro_batch():
 @pytest.mark.parametrize(
     "why",
     ["software.ep_overlap=0.15",  # another micro-batch computes meanwhile (1F1B a2a overlap)
-     "model.moe.capacity_factor=1.25"],  # token dropping: static shapes, no wait
+     "model.moe.capacity_factor=1.25",  # token dropping: static shapes, no wait
+     "model.moe.capacity_factor=1.0"],  # ... even with no padding (not the dropless default)
 )  # fmt: skip
 def test_the_moe_idle_is_absent_where_nothing_waits(why: str):
     assert _step(*QWEN3_30B_16, why, "software.moe_sync_idle_us=0") == _step(*QWEN3_30B_16, why)
