@@ -400,7 +400,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
     # (costlier) checks and the step time see only the survivors
     failed: list[NDArray[np.int64]] = []
     passing: list[NDArray[np.int64]] = []
-    # the layout columns gathered for the surviving candidates, narrowed with them at each check
+    # the layout columns gathered for the surviving candidates, and the data-parallel degree
+    # and micro-batch count derived from them, narrowed with them at each check
     gathered: dict[str, NDArray[Any]] = {}
 
     def keep(passed: NDArray[np.bool_]) -> None:
@@ -417,33 +418,26 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             gathered[k] = c[k][c_idx]
         return gathered[k]
 
-    n_c = n_int[s_idx]
     mp = col("tp") * col("pp") * col("cp")
-    divides = n_c % mp == 0
+    gathered["dp"] = n_int[s_idx] // mp
+    divides = n_int[s_idx] % mp == 0
     if par.dp:
-        divides &= n_c // mp == par.dp
+        divides &= gathered["dp"] == par.dp
     keep(divides)
     keep((n_int[s_idx] // col("pp")) % col("ep") == 0)
 
     # The global batch is rounded down to a whole number of micro-batches per DP rank (as a
     # launcher would pick it); fewer than one is infeasible.
-    def microbatches() -> NDArray[np.float64]:
-        if "m" not in gathered:
-            dp_ = n_int[s_idx] // (col("tp") * col("pp") * col("cp"))
-            gathered["m"] = np.floor(seqs_s[s_idx] / (dp_ * col("micro_batch")) + 1e-9)
-        return gathered["m"]
-
-    keep(microbatches() >= 1)
-    m, pp_, code_ = microbatches(), col("pp"), col("schedule")
+    gathered["m"] = np.floor(seqs_s[s_idx] / (gathered["dp"] * col("micro_batch")) + 1e-9)
+    keep(gathered["m"] >= 1)
+    m, pp_, code_ = gathered["m"], col("pp"), col("schedule")
     keep(np.select(
         [code_ == SCHEDULE_CODES["dualpipe"], code_ == SCHEDULE_CODES["interleaved"]],
         [(pp_ >= 2) & (pp_ % 2 == 0), (pp_ >= 2) & (m % pp_ == 0)],
         True,
     ))  # fmt: skip
     tp, pp, cp, ep, zs, mb, code, v = (col(k) for k in LAYOUT_FIELDS)
-    mp = tp * pp * cp
-    dp = n_int[s_idx] // mp
-    m = microbatches()
+    mp, dp, m = tp * pp * cp, gathered["dp"], gathered["m"]
 
     # per-scenario inputs, gathered per candidate (kept scalar for a single scenario)
     def per(values: list[Any]) -> Any:
@@ -496,7 +490,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
         shape = Shape.of(arch_s, seq_s)
         shp = shape if n_sc == 1 else spread_rows(shape, fidx)
         # one step time per class of candidates that share it, then each candidate's class
-        classes = _step_classes(fidx, lay) if len(idx) >= CLASSES_FROM else None
+        classes = (equal_rows([fidx, *step_class_columns(lay)])
+                   if len(idx) >= CLASSES_FROM else None)  # fmt: skip
         if classes is None:
             cls = np.arange(len(idx))
         else:
@@ -504,7 +499,8 @@ def _search(scs: Sequence[Scenario], archs: Sequence[A.Arch], top_n: int) -> lis
             wl, mc, lay, shp = (take_rows(x, rows) for x in (wl, mc, lay, shp))
             sp = {k: take(val, rows) for k, val in sp.items()}
             fidx = fidx[rows]
-        kernel_rows = _compute_classes(fidx, lay) if len(fidx) >= CLASSES_FROM else None
+        kernel_rows = (equal_rows([fidx, *compute_class_columns(lay)])
+                       if len(fidx) >= CLASSES_FROM else None)  # fmt: skip
         breakdown = step_time(wl, mc, lay, sp, shp, compute_rows=kernel_rows)
         rate = (lay.m * lay.dp * lay.micro_batch / breakdown["step"])[cls]
         keys = [-rate, mem["total"][idx]]  # highest throughput, then least memory
@@ -589,23 +585,7 @@ def _machines(scs: Sequence[Scenario]) -> Machine:
 CLASSES_FROM = 64
 
 
-def _compute_classes(
-    scenario: NDArray[np.intp], lay: Layout
-) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """The candidates whose kernel times are equal (:func:`_classes` of the scenario and
-    :func:`simsim.performance.compute_class_columns`)."""
-    return _classes([scenario, *compute_class_columns(lay)])
-
-
-def _step_classes(
-    scenario: NDArray[np.intp], lay: Layout
-) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """The candidates whose step times are equal (:func:`_classes` of the scenario and
-    :func:`simsim.performance.step_class_columns`)."""
-    return _classes([scenario, *step_class_columns(lay)])
-
-
-def _classes(
+def equal_rows(
     cols: list[NDArray[Any]],
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
     """The classes of equal rows of the non-negative integer columns ``cols``: one

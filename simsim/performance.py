@@ -664,7 +664,7 @@ def step_time(
     sh = Shape.of(wl.arch, wl.seq_len) if shape is None else shape
     pp, ep, m = _f(lay.pp), _f(lay.ep), _f(lay.m)
     # the terms that read no more of a layout than the compute classes do, once per class
-    few, every = _classes(wl, sh, mc, lay, compute_rows)
+    few, every = _per_class(wl, sh, mc, lay, compute_rows)
     c_few = compute_time(*few)
     c = Compute(**{f.name: every(getattr(c_few, f.name)) for f in fields(Compute)})
     t_tp_raw = every(tp_time_raw(*few))
@@ -748,7 +748,7 @@ def step_class_columns(lay: Layout) -> list[NDArray[Any]]:
     return [*compute_class_columns(lay), lay.schedule, lay.v, zero]
 
 
-def _classes(
+def _per_class(
     wl: Workload, sh: Shape, mc: Machine, lay: Layout,
     compute_rows: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
 ) -> tuple[tuple[Workload, Shape, Machine, Layout], Any]:  # fmt: skip

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simsim
-from simsim.engine import _compute_classes, _step_classes, choose_layout, stage_params
-from simsim.performance import Layout, Workload, machine, step_time, take_rows
+from simsim.engine import choose_layout, equal_rows, stage_params
+from simsim.performance import (
+    Layout,
+    Workload,
+    compute_class_columns,
+    machine,
+    step_class_columns,
+    step_time,
+    take_rows,
+)
 from simsim.physics import comm as C
 from simsim.physics import compute as K
 from simsim.physics.pipeline import SCHEDULE_CODES, bubble_time
@@ -229,8 +237,8 @@ def _chosen_layout(*overrides: str):
      ("experiment=deepseek_v3", "training.recompute=full")],
 )  # fmt: skip
 def test_class_shortcuts_give_every_candidate_its_own_step_time(overrides: tuple[str, ...]):
-    # a search times one candidate per class (engine._step_classes: ZeRO 1 and 2 share a step
-    # time; engine._compute_classes: the kernel, TP, CP and EP times ignore the schedule, the
+    # a search times one candidate per class (step_class_columns: ZeRO 1 and 2 share a step
+    # time; compute_class_columns: the kernel, TP, CP and EP times ignore the schedule, the
     # virtual stages and ZeRO); over a grid spanning every layout field, the shortcuts must give
     # exactly the numbers of timing each candidate on its own
     sc, a = scenario(*overrides), arch(*overrides)
@@ -246,14 +254,14 @@ def test_class_shortcuts_give_every_candidate_its_own_step_time(overrides: tuple
     mc, sp = machine(sc), stage_params(a, lay.tp, lay.pp, lay.ep)
     full = step_time(wl, mc, lay, sp)
     scen = np.zeros(len(c["tp"]), dtype=np.int64)
-    classes = _step_classes(scen, lay)
+    classes = equal_rows([scen, *step_class_columns(lay)])
     assert classes is not None
     rows, inverse = classes
     assert len(rows) == len(scen) * 3 // 4  # ZeRO 1 and 2 are one class
     few = take_rows(lay, rows)
     shortcut = step_time(
         take_rows(wl, rows), mc, few, {k: v[rows] for k, v in sp.items()},
-        compute_rows=_compute_classes(scen[rows], few),
+        compute_rows=equal_rows([scen[rows], *compute_class_columns(few)]),
     )  # fmt: skip
     assert full.keys() == shortcut.keys()
     for k, v in full.items():
