@@ -87,7 +87,9 @@ def test_expert_all_to_all_against_megatron_core_measured_latencies(case, which)
     # simsim's one dispatch (which=0) or combine (1) of 4,096 tokens x top-8 x 7168 in BF16 with
     # the chip preset's links, DeepSeek-V3's routing (8 of 256 experts on at most 4 nodes),
     # HybridEP as the deduplicating dispatcher, within 30% of each measured latency (today -31%
-    # to +22%; the deduplicated cross-node case, which sets DeepSeek-V3's traffic, +1% and +6%)
+    # to +22%; nothing in simsim is fitted to this table, but the 30% was set after the first
+    # comparison, not claimed before it). The deduplicated cross-node case, the one that sets
+    # DeepSeek-V3's traffic, is held to 10% (+1% and +6% today)
     chip, ep, dispatcher = case
     hw = scenario(f"hardware={chip}").hardware
     up, out = (x * 1e9 * hw.collective_efficiency for x in (hw.scale_up_gbps, hw.scale_out_gbps))
@@ -95,7 +97,8 @@ def test_expert_all_to_all_against_megatron_core_measured_latencies(case, which)
         4096, 8, 7168, 2.0, ep, hw.scale_up_domain, up, out, 4, float(dispatcher == "hybridep"),
         hw.scale_out_latency_us * 1e-6, 256,
     )  # fmt: skip
-    assert float(t) * 1e6 == pytest.approx(MCORE_TABLE7[case][which], rel=0.30)
+    bound = 0.10 if case == ("h100_sxm", 64, "hybridep") else 0.30
+    assert float(t) * 1e6 == pytest.approx(MCORE_TABLE7[case][which], rel=bound)
 
 
 def test_bubbles_match_the_dualpipe_table():
