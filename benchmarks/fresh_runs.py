@@ -47,15 +47,16 @@ def main() -> None:
         error = 100.0 * (predicted / published - 1.0)
         kind = ("whole run" if metric != "tokens_per_s"
                 else "MoE" if run["arch"] == "moe" else "dense")  # fmt: skip
-        if "calibration" not in run:  # a row a constant was measured on is not out of sample
+        held_out = "calibration" not in run  # a constant was measured on the row otherwise
+        if held_out:
             errors[kind][run["id"]] = error
         # the 80% band of simsim's held-out errors (simsim.intervals; per GPU for a rate)
         band = r.band(metric)
         scale = r.n_gpus if metric == "tokens_per_s" else 1.0
         inside = band is not None and band[0] / scale <= published <= band[1] / scale
-        if "calibration" not in run:
+        if held_out:
             covered[kind].append(inside)
-        tag = "  (calibration: left out of the summary)" if "calibration" in run else ""
+        tag = "" if held_out else "  (calibration: left out of the summary)"
         print(f"{run['id']:42s} {metric:16s} {published:10,.0f} {predicted:10,.0f}  "
               f"{error:+6.1f}%  {'in' if inside else 'out of'} the 80% band{tag}")  # fmt: skip
     for label, found in errors.items():
