@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -268,12 +269,23 @@ def test_preset_yaml_refuses_duplicate_keys(tmp_path: Path):
         S._yaml(bad)
 
 
-def test_a_sweep_pauses_the_garbage_collector_and_restores_it():
+def test_a_sweep_pauses_the_garbage_collector_and_restores_it(monkeypatch: pytest.MonkeyPatch):
     import gc
 
+    from simsim import sweeps
+
+    seen: list[bool] = []
+    inner = sweeps.simulate_many
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "simulate_many", spy)
     base = scenario("model=llama3_8b", "cluster.n_gpus=64")
     assert gc.isenabled()
     assert len(simsim.sweep(base, {"cluster.n_gpus": [64, 128]})) == 2
+    assert seen == [False]  # paused while the points run
     assert gc.isenabled()
     with pytest.raises(ConfigError):
         simsim.sweep(base, {"cluster.n_gpus": [64, -1]})
